@@ -1,0 +1,3 @@
+from airctx.cli.main import main
+
+main()

@@ -1,0 +1,422 @@
+"""Project configuration: one YAML file, overridden by environment and flags.
+
+Precedence, implemented here and only here: command-line flag > ``AIRCTX_*``
+environment variable > configuration file > built-in default. The CLI resolves the
+first two (Click reads ``AIRCTX_*`` for every option) and passes the result to
+:func:`load_settings` as ``overrides``; the file and the defaults are merged below.
+
+Relative paths in the file are resolved against the directory holding the file, so a
+project can be run from anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from airctx.errors import ConfigError
+
+DEFAULT_CONFIG_LOCATIONS = ("config/airctx.yaml", "airctx.yaml")
+BACKENDS = ("local", "aws")
+DATASET_KINDS = ("INTERACTIONS", "USERS", "ITEMS")
+FIELD_TYPES = ("string", "long", "int", "float", "double", "boolean")
+INPUT_FORMATS = ("auto", "skytrax", "personalize")
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One column of a dataset, in CSV order."""
+
+    name: str
+    type: str = "string"
+    categorical: bool = False
+    context: bool = False
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset's kind and its fields; the single source of every derived schema."""
+
+    kind: str
+    fields: tuple[FieldSpec, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def context_fields(self) -> list[str]:
+        return [f.name for f in self.fields if f.context]
+
+    def get(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where raw input is found and where prepared CSVs are written."""
+
+    data_dir: Path | None = None
+    input: str = "raw-sample/airline.csv"
+    input_format: str = "auto"
+    users_input: str | None = None
+    output_dir: Path = Path("build/data")
+    residence_rule: str = "latest"
+    chunk_rows: int = 5000
+
+    def input_path(self) -> Path:
+        """The interactions input file, resolved against ``data_dir``."""
+        return _resolve_data_file(self.data_dir, self.input)
+
+    def users_input_path(self) -> Path | None:
+        if self.users_input is None:
+            return None
+        return _resolve_data_file(self.data_dir, self.users_input)
+
+
+@dataclass(frozen=True)
+class HpoSettings:
+    """Hyperparameter optimisation for the solution (Personalize's hpoConfig)."""
+
+    max_training_jobs: int = 8
+    max_parallel_training_jobs: int = 2
+    ranges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SolutionSettings:
+    """The solution to train and how."""
+
+    name: str | None = None
+    recipe: str = "aws-user-personalization"
+    event_type: str | None = "RATING"
+    event_value_threshold: float | None = None
+    perform_hpo: bool = False
+    hpo: HpoSettings = field(default_factory=HpoSettings)
+    algorithm_hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    perform_auto_training: bool = False
+    training_mode: str = "FULL"
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """The campaign that serves the latest solution version."""
+
+    name: str | None = None
+    min_provisioned_tps: int = 1
+    exploration_weight: float | None = None
+    exploration_item_age_cutoff: int | None = None
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Settings used only by the ``aws`` backend (S3 staging and the service role)."""
+
+    profile: str | None = None
+    endpoint_url: str | None = None
+    bucket: str | None = None
+    create_bucket: bool = False
+    prefix: str = "airctx"
+    role_arn: str | None = None
+    role_name: str | None = None
+    max_attempts: int = 5
+    retry_mode: str = "standard"
+
+
+@dataclass(frozen=True)
+class WaitSettings:
+    """How long to wait for each kind of asynchronous resource, in seconds."""
+
+    poll_seconds: float = 1.0
+    max_poll_seconds: float = 60.0
+    timeouts: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "dataset_group": 600,
+            "dataset": 600,
+            "dataset_import_job": 3600,
+            "solution": 600,
+            "solution_version": 6 * 3600,
+            "campaign": 1800,
+            "event_tracker": 600,
+            "filter": 600,
+        }
+    )
+
+    def timeout_for(self, kind: str) -> float:
+        return float(self.timeouts.get(kind, 3600))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a pipeline step needs to know about the project."""
+
+    project: str
+    backend: str = "local"
+    region: str = "us-east-1"
+    state_dir: Path = Path(".airctx")
+    datasets: Mapping[str, DatasetSpec] = field(default_factory=dict)
+    data: DataSettings = field(default_factory=DataSettings)
+    solution: SolutionSettings = field(default_factory=SolutionSettings)
+    campaign: CampaignSettings = field(default_factory=CampaignSettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    waits: WaitSettings = field(default_factory=WaitSettings)
+    config_path: Path | None = None
+
+    # Resource names all derive from the project name so that every step can find
+    # what an earlier step (or an earlier run) created.
+    @property
+    def dataset_group_name(self) -> str:
+        return self.project
+
+    def schema_name(self, kind: str) -> str:
+        return f"{self.project}-{kind.lower()}"
+
+    @property
+    def solution_name(self) -> str:
+        return self.solution.name or f"{self.project}-solution"
+
+    @property
+    def campaign_name(self) -> str:
+        return self.campaign.name or f"{self.project}-campaign"
+
+    @property
+    def event_tracker_name(self) -> str:
+        return f"{self.project}-tracker"
+
+    @property
+    def interactions(self) -> DatasetSpec:
+        try:
+            return self.datasets["INTERACTIONS"]
+        except KeyError:
+            raise ConfigError(
+                "the configuration declares no interactions dataset; add "
+                "datasets.interactions.fields"
+            ) from None
+
+    def prepared_csv(self, kind: str) -> Path:
+        """Where ``prep-data`` writes the CSV for one dataset kind."""
+        return self.data.output_dir / f"{kind.lower()}.csv"
+
+
+def find_config(explicit: str | os.PathLike[str] | None) -> Path:
+    """The configuration file to use: the given one, else the first default found."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        return path
+    for candidate in DEFAULT_CONFIG_LOCATIONS:
+        path = Path(candidate)
+        if path.is_file():
+            return path
+    raise ConfigError(
+        "no configuration file found (looked for "
+        + ", ".join(DEFAULT_CONFIG_LOCATIONS)
+        + " in the current directory); pass --config PATH or set AIRCTX_CONFIG"
+    )
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read the configuration file and apply ``overrides`` (flags and environment).
+
+    ``overrides`` keys: backend, region, state_dir, data_dir, project, profile,
+    endpoint_url. ``None`` values are ignored, so a caller can pass every option.
+    """
+    config_path = find_config(path)
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping")
+    settings = settings_from_mapping(raw, base_dir=config_path.parent.resolve())
+    settings = replace(settings, config_path=config_path.resolve())
+    return apply_overrides(settings, overrides or {})
+
+
+def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """Apply flag/environment values over what the file said."""
+    o = {k: v for k, v in overrides.items() if v is not None}
+    if "project" in o:
+        settings = replace(settings, project=_check_name("project", o["project"]))
+    if "backend" in o:
+        settings = replace(settings, backend=_check_choice("backend", o["backend"], BACKENDS))
+    if "region" in o:
+        settings = replace(settings, region=str(o["region"]))
+    if "state_dir" in o:
+        settings = replace(settings, state_dir=Path(o["state_dir"]).resolve())
+    if "data_dir" in o:
+        data = replace(settings.data, data_dir=Path(o["data_dir"]).resolve())
+        settings = replace(settings, data=data)
+    aws_changes = {k: o[k] for k in ("profile", "endpoint_url") if k in o}
+    if aws_changes:
+        settings = replace(settings, aws=replace(settings.aws, **aws_changes))
+    return settings
+
+
+def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
+    """Build :class:`Settings` from the parsed YAML document."""
+    _reject_unknown("top level", raw, {
+        "project", "backend", "region", "state_dir", "datasets", "data", "solution",
+        "campaign", "aws", "waits",
+    })
+    if "project" not in raw:
+        raise ConfigError("configuration: 'project' (the dataset group name) is required")
+    datasets = _datasets(raw.get("datasets") or {})
+    return Settings(
+        project=_check_name("project", raw["project"]),
+        backend=_check_choice("backend", raw.get("backend", "local"), BACKENDS),
+        region=str(raw.get("region", "us-east-1")),
+        state_dir=_path(base_dir, raw.get("state_dir", ".airctx")),
+        datasets=datasets,
+        data=_data(raw.get("data") or {}, base_dir),
+        solution=_solution(raw.get("solution") or {}),
+        campaign=_section(CampaignSettings, "campaign", raw.get("campaign") or {}),
+        aws=_section(AwsSettings, "aws", raw.get("aws") or {}),
+        waits=_section(WaitSettings, "waits", raw.get("waits") or {}),
+    )
+
+
+def _datasets(raw: Mapping[str, Any]) -> dict[str, DatasetSpec]:
+    out: dict[str, DatasetSpec] = {}
+    for key, body in raw.items():
+        kind = str(key).upper()
+        if kind not in DATASET_KINDS:
+            raise ConfigError(
+                f"datasets.{key}: unknown dataset kind; use one of "
+                + ", ".join(k.lower() for k in DATASET_KINDS)
+            )
+        fields_raw = (body or {}).get("fields")
+        if not isinstance(fields_raw, list) or not fields_raw:
+            raise ConfigError(f"datasets.{key}.fields: a non-empty list of fields is required")
+        fields = []
+        for index, item in enumerate(fields_raw):
+            where = f"datasets.{key}.fields[{index}]"
+            if not isinstance(item, dict) or "name" not in item:
+                raise ConfigError(f"{where}: each field needs at least a 'name'")
+            _reject_unknown(where, item, {"name", "type", "categorical", "context", "nullable"})
+            ftype = str(item.get("type", "string"))
+            if ftype not in FIELD_TYPES:
+                raise ConfigError(
+                    f"{where} ({item['name']}): type {ftype!r} is not one of "
+                    + ", ".join(FIELD_TYPES)
+                )
+            fields.append(
+                FieldSpec(
+                    name=str(item["name"]),
+                    type=ftype,
+                    categorical=bool(item.get("categorical", False)),
+                    context=bool(item.get("context", False)),
+                    nullable=bool(item.get("nullable", False)),
+                )
+            )
+        out[kind] = DatasetSpec(kind=kind, fields=tuple(fields))
+    return out
+
+
+def _data(raw: Mapping[str, Any], base_dir: Path) -> DataSettings:
+    _reject_unknown("data", raw, {
+        "data_dir", "input", "input_format", "users_input", "output_dir",
+        "residence_rule", "chunk_rows",
+    })
+    data_dir = raw.get("data_dir")
+    return DataSettings(
+        data_dir=_path(base_dir, data_dir) if data_dir else None,
+        input=str(raw.get("input", DataSettings.input)),
+        input_format=_check_choice(
+            "data.input_format", raw.get("input_format", "auto"), INPUT_FORMATS
+        ),
+        users_input=raw.get("users_input"),
+        output_dir=_path(base_dir, raw.get("output_dir", "build/data")),
+        residence_rule=_check_choice(
+            "data.residence_rule", raw.get("residence_rule", "latest"),
+            ("latest", "most_frequent"),
+        ),
+        chunk_rows=int(raw.get("chunk_rows", DataSettings.chunk_rows)),
+    )
+
+
+def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
+    _reject_unknown("solution", raw, {
+        "name", "recipe", "event_type", "event_value_threshold", "perform_hpo", "hpo",
+        "algorithm_hyperparameters", "perform_auto_training", "training_mode",
+    })
+    hpo = _section(HpoSettings, "solution.hpo", raw.get("hpo") or {})
+    if not 1 <= hpo.max_training_jobs <= 40:
+        raise ConfigError("solution.hpo.max_training_jobs must be between 1 and 40")
+    if not 1 <= hpo.max_parallel_training_jobs <= 10:
+        raise ConfigError("solution.hpo.max_parallel_training_jobs must be between 1 and 10")
+    threshold = raw.get("event_value_threshold")
+    return SolutionSettings(
+        name=raw.get("name"),
+        recipe=str(raw.get("recipe", SolutionSettings.recipe)),
+        event_type=raw.get("event_type", "RATING"),
+        event_value_threshold=float(threshold) if threshold is not None else None,
+        perform_hpo=bool(raw.get("perform_hpo", False)),
+        hpo=hpo,
+        algorithm_hyperparameters={
+            str(k): str(v) for k, v in (raw.get("algorithm_hyperparameters") or {}).items()
+        },
+        perform_auto_training=bool(raw.get("perform_auto_training", False)),
+        training_mode=_check_choice(
+            "solution.training_mode", raw.get("training_mode", "FULL"), ("FULL", "UPDATE")
+        ),
+    )
+
+
+def _section(cls: Any, where: str, raw: Mapping[str, Any]) -> Any:
+    allowed = set(cls.__dataclass_fields__)
+    _reject_unknown(where, raw, allowed)
+    try:
+        return cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _reject_unknown(where: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
+            f"expected some of {', '.join(sorted(allowed))}"
+        )
+
+
+def _check_name(what: str, value: Any) -> str:
+    text = str(value)
+    if not NAME_RE.match(text):
+        raise ConfigError(
+            f"{what} {text!r} is not a valid Personalize name: 1-63 characters, letters, "
+            "digits, '-' and '_', starting with a letter or digit"
+        )
+    return text
+
+
+def _check_choice(what: str, value: Any, choices: tuple[str, ...]) -> str:
+    text = str(value)
+    if text not in choices:
+        raise ConfigError(f"{what} {text!r} is not one of {', '.join(choices)}")
+    return text
+
+
+def _path(base_dir: Path, value: Any) -> Path:
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else (base_dir / path).resolve()
+
+
+def _resolve_data_file(data_dir: Path | None, name: str) -> Path:
+    path = Path(os.path.expanduser(name))
+    if path.is_absolute() or data_dir is None:
+        return path
+    return data_dir / path
