@@ -1,0 +1,73 @@
+"""The local engine: one object that answers every Personalize operation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from airctx.engine.arns import Arns
+from airctx.engine.control import ControlPlane
+from airctx.engine.errors import InvalidInput
+from airctx.engine.jobs import ProcessRunner, Runner, ThreadRunner, recover
+from airctx.engine.runtime import Runtime
+from airctx.engine.store import Store
+from airctx.engine.work import Executor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACCOUNT = "000000000000"
+SERVICES = ("personalize", "personalize-runtime", "personalize-events")
+
+
+class LocalEngine:
+    """Amazon Personalize on this machine, with its state under ``state_dir``.
+
+    ``runner`` is ``"process"`` (the default: jobs run in detached workers that
+    outlive the caller) or ``"thread"`` (jobs run in this process; for tests and for
+    ``airctx serve``, which stays up while jobs run).
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        region: str = "us-east-1",
+        account_id: str = DEFAULT_ACCOUNT,
+        runner: str = "process",
+    ) -> None:
+        self.root = Path(state_dir) / "engine"
+        self.store = Store(self.root)
+        self.arns = Arns(region, account_id)
+        self.executor = Executor(self.store)
+        self.runner: Runner
+        if runner == "thread":
+            self.runner = ThreadRunner(self.executor.run)
+        elif runner == "process":
+            self.runner = ProcessRunner(self.store, region, account_id)
+        else:
+            raise ValueError(f"unknown runner {runner!r}; use 'process' or 'thread'")
+        self.control = ControlPlane(self.store, self.arns, self.runner.submit)
+        self.runtime = Runtime(self.store)
+        self._ops: dict[tuple[str, str], Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
+        for service, target in (("personalize", self.control),
+                                ("personalize-runtime", self.runtime),
+                                ("personalize-events", self.runtime)):
+            for name in dir(target):
+                if name[:1].isupper():
+                    self._ops[(service, name)] = getattr(target, name)
+        recover(self.store, self.runner, self.executor.fail)
+
+    def call(self, service: str, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Answer one API call with the wire document; raises EngineError subclasses."""
+        handler = self._ops.get((service, operation))
+        if handler is None:
+            if service not in SERVICES:
+                raise InvalidInput(f"The local engine does not serve the {service} service")
+            raise NotImplementedError(f"The local engine does not implement {operation}")
+        log.debug("%s.%s", service, operation)
+        return handler(params)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,378 @@
+"""Durable state of the local engine: one SQLite database under the state directory.
+
+Resources, the job queue, recorded events and live user/item updates all live in one
+database in WAL mode, so the CLI, ``airctx serve`` and training workers can use the same
+state at once. Every write is one transaction: a process killed at any point leaves
+either the old or the new row, never half of one, and an event is acknowledged only
+after its transaction commits. Bulk data (imported CSVs) and trained models are files
+beside the database, written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS resources (
+    arn TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    name TEXT,
+    parent_arn TEXT,
+    status TEXT,
+    body TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS resources_name ON resources (type, name)
+    WHERE name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS resources_parent ON resources (parent_arn);
+CREATE TABLE IF NOT EXISTS jobs (
+    arn TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner_pid INTEGER,
+    heartbeat REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_group_arn TEXT NOT NULL,
+    tracking_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    event_id TEXT,
+    event_type TEXT NOT NULL,
+    event_value REAL,
+    item_id TEXT,
+    sent_at REAL NOT NULL,
+    properties TEXT,
+    recorded REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_user ON events (dataset_group_arn, user_id, id);
+CREATE TABLE IF NOT EXISTS live_records (
+    dataset_arn TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    recorded REAL NOT NULL,
+    PRIMARY KEY (dataset_arn, record_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One stored resource: its identity, status and the API document describing it."""
+
+    arn: str
+    type: str
+    name: str | None
+    parent_arn: str | None
+    status: str | None
+    body: dict[str, Any]
+    created: float
+    updated: float
+
+
+@dataclass(frozen=True)
+class Job:
+    """A unit of asynchronous work (create or delete of one resource)."""
+
+    arn: str
+    action: str
+    state: str
+    owner_pid: int | None
+    heartbeat: float | None
+    attempts: int
+    created: float
+
+
+class Store:
+    """Thread-safe access to the engine database; one connection per thread."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.path = root / "personalize.db"
+        self._local = threading.local()
+        with self.transaction() as db:
+            db.executescript(_DDL)
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    # -- connections -------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL makes a commit durable across power loss, not only process death:
+            # an acknowledged PutEvents must survive both.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: writers queue up instead of failing mid-way."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- resources ---------------------------------------------------------------
+
+    def insert(
+        self,
+        db: sqlite3.Connection,
+        *,
+        arn: str,
+        type: str,
+        name: str | None,
+        parent_arn: str | None,
+        status: str | None,
+        body: dict[str, Any],
+        now: float,
+    ) -> None:
+        db.execute(
+            "INSERT INTO resources (arn, type, name, parent_arn, status, body, created,"
+            " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (arn, type, name, parent_arn, status, json.dumps(body), now, now),
+        )
+
+    def update(
+        self,
+        db: sqlite3.Connection,
+        arn: str,
+        *,
+        status: str | None = None,
+        body: dict[str, Any] | None = None,
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        current = self.get(arn, db=db)
+        if current is None:
+            return
+        new_body = dict(current.body if body is None else body)
+        new_status = current.status if status is None else status
+        db.execute(
+            "UPDATE resources SET status = ?, body = ?, updated = ? WHERE arn = ?",
+            (new_status, json.dumps(new_body), now, arn),
+        )
+
+    def delete(self, db: sqlite3.Connection, arn: str) -> None:
+        db.execute("DELETE FROM resources WHERE arn = ?", (arn,))
+        db.execute("DELETE FROM jobs WHERE arn = ?", (arn,))
+
+    def get(self, arn: str, db: sqlite3.Connection | None = None) -> Resource | None:
+        row = (db or self._connection()).execute(
+            "SELECT * FROM resources WHERE arn = ?", (arn,)
+        ).fetchone()
+        return _resource(row) if row else None
+
+    def find(
+        self, type: str, name: str, db: sqlite3.Connection | None = None
+    ) -> Resource | None:
+        row = (db or self._connection()).execute(
+            "SELECT * FROM resources WHERE type = ? AND name = ?", (type, name)
+        ).fetchone()
+        return _resource(row) if row else None
+
+    def list(
+        self,
+        type: str,
+        parent_arn: str | None = None,
+        db: sqlite3.Connection | None = None,
+    ) -> list[Resource]:
+        conn = db or self._connection()
+        if parent_arn is None:
+            rows = conn.execute(
+                "SELECT * FROM resources WHERE type = ? ORDER BY created DESC, arn",
+                (type,),
+            )
+        else:
+            rows = conn.execute(
+                "SELECT * FROM resources WHERE type = ? AND parent_arn = ?"
+                " ORDER BY created DESC, arn",
+                (type, parent_arn),
+            )
+        return [_resource(r) for r in rows.fetchall()]
+
+    def count_pending(self, db: sqlite3.Connection) -> int:
+        row = db.execute(
+            "SELECT COUNT(*) FROM resources WHERE status IN"
+            " ('CREATE PENDING', 'CREATE IN_PROGRESS')"
+        ).fetchone()
+        return int(row[0])
+
+    # -- jobs --------------------------------------------------------------------
+
+    def add_job(self, db: sqlite3.Connection, arn: str, action: str, now: float) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO jobs (arn, action, state, owner_pid, heartbeat,"
+            " attempts, created) VALUES (?, ?, 'queued', NULL, NULL, 0, ?)",
+            (arn, action, now),
+        )
+
+    def job(self, arn: str, db: sqlite3.Connection | None = None) -> Job | None:
+        row = (db or self._connection()).execute(
+            "SELECT * FROM jobs WHERE arn = ?", (arn,)
+        ).fetchone()
+        return _job(row) if row else None
+
+    def open_jobs(self) -> list[Job]:
+        rows = self._connection().execute(
+            "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
+        ).fetchall()
+        return [_job(r) for r in rows]
+
+    def claim_job(
+        self, arn: str, pid: int, now: float, owner_alive: Callable[[int], bool]
+    ) -> Job | None:
+        """Take ownership of a job; None if it is done or another live process has it."""
+        with self.transaction() as db:
+            job = self.job(arn, db=db)
+            if job is None or job.state not in ("queued", "running"):
+                return None
+            if job.state == "running" and job.owner_pid not in (None, pid):
+                if owner_alive(job.owner_pid):
+                    return None
+            db.execute(
+                "UPDATE jobs SET state = 'running', owner_pid = ?, heartbeat = ?,"
+                " attempts = attempts + 1 WHERE arn = ?",
+                (pid, now, arn),
+            )
+            return self.job(arn, db=db)
+
+    def set_job_owner(self, arn: str, pid: int, now: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET owner_pid = ?, heartbeat = ? WHERE arn = ?",
+                (pid, now, arn),
+            )
+
+    def heartbeat(self, arn: str, now: float) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET heartbeat = ? WHERE arn = ?", (now, arn))
+
+    def finish_job(self, db: sqlite3.Connection, arn: str) -> None:
+        db.execute("DELETE FROM jobs WHERE arn = ?", (arn,))
+
+    # -- events and live records ---------------------------------------------------
+
+    def add_events(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Record events atomically: all of a PutEvents call or none of it."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO events (dataset_group_arn, tracking_id, user_id, session_id,"
+                " event_id, event_type, event_value, item_id, sent_at, properties,"
+                " recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def events_for_user(
+        self, dataset_group_arn: str, user_id: str, after_id: int
+    ) -> list[sqlite3.Row]:
+        return self._connection().execute(
+            "SELECT * FROM events WHERE dataset_group_arn = ? AND user_id = ? AND id > ?"
+            " ORDER BY id",
+            (dataset_group_arn, user_id, after_id),
+        ).fetchall()
+
+    def events_for_group(self, dataset_group_arn: str) -> list[sqlite3.Row]:
+        return self._connection().execute(
+            "SELECT * FROM events WHERE dataset_group_arn = ? ORDER BY id",
+            (dataset_group_arn,),
+        ).fetchall()
+
+    def last_event_id(self, dataset_group_arn: str) -> int:
+        row = self._connection().execute(
+            "SELECT COALESCE(MAX(id), 0) FROM events WHERE dataset_group_arn = ?",
+            (dataset_group_arn,),
+        ).fetchone()
+        return int(row[0])
+
+    def delete_events(self, db: sqlite3.Connection, dataset_group_arn: str) -> None:
+        db.execute("DELETE FROM events WHERE dataset_group_arn = ?", (dataset_group_arn,))
+
+    def put_live_records(
+        self, dataset_arn: str, records: Sequence[tuple[str, str]], now: float
+    ) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO live_records (dataset_arn, record_id, properties,"
+                " recorded) VALUES (?, ?, ?, ?)",
+                [(dataset_arn, rid, props, now) for rid, props in records],
+            )
+
+    def live_record(self, dataset_arn: str, record_id: str) -> dict[str, Any] | None:
+        row = self._connection().execute(
+            "SELECT properties FROM live_records WHERE dataset_arn = ? AND record_id = ?",
+            (dataset_arn, record_id),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def live_records(self, dataset_arn: str) -> dict[str, dict[str, Any]]:
+        rows = self._connection().execute(
+            "SELECT record_id, properties FROM live_records WHERE dataset_arn = ?",
+            (dataset_arn,),
+        ).fetchall()
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def delete_live_records(self, db: sqlite3.Connection, dataset_arn: str) -> None:
+        db.execute("DELETE FROM live_records WHERE dataset_arn = ?", (dataset_arn,))
+
+
+def _resource(row: sqlite3.Row) -> Resource:
+    return Resource(
+        arn=row["arn"],
+        type=row["type"],
+        name=row["name"],
+        parent_arn=row["parent_arn"],
+        status=row["status"],
+        body=json.loads(row["body"]),
+        created=row["created"],
+        updated=row["updated"],
+    )
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        arn=row["arn"],
+        action=row["action"],
+        state=row["state"],
+        owner_pid=row["owner_pid"],
+        heartbeat=row["heartbeat"],
+        attempts=row["attempts"],
+        created=row["created"],
+    )

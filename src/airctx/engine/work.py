@@ -1,0 +1,310 @@
+"""What each asynchronous job does, run by a worker (see :mod:`airctx.engine.jobs`).
+
+Imports validate a CSV against the dataset's schema and keep a normalised copy in the
+state directory; training assembles the dataset group's data (imports plus recorded
+events), applies the solution's event filters, trains the recipe and stores the model
+and its metrics; deployment checks that the model loads. Every failure becomes the
+resource's ``CREATE FAILED`` status with a ``failureReason`` a user can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from airctx.engine.arns import name_from_arn
+from airctx.engine.catalog import recipe_by_arn
+from airctx.engine.jobs import Heartbeat, JobFailed, JobStopped, pid_alive
+from airctx.engine.store import Resource, Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from airctx.config import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+MIN_INTERACTIONS = 1000
+MIN_USERS_WITH_TWO = 25
+MIN_IMPORT_RECORDS = 1000
+
+
+class Executor:
+    """Runs queued jobs against one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- entry points ---------------------------------------------------------------
+
+    def run(self, arn: str) -> None:
+        job = self.store.claim_job(arn, os.getpid(), time.time(), pid_alive)
+        if job is None:
+            return
+        resource = self.store.get(arn)
+        if resource is None:
+            with self.store.transaction() as db:
+                self.store.finish_job(db, arn)
+            return
+        log.info("%s %s %s (attempt %d)", job.action, resource.type, arn, job.attempts)
+        try:
+            with Heartbeat(self.store, arn):
+                if job.action == "delete":
+                    self._delete(resource)
+                elif job.action == "update":
+                    self._update_campaign(resource)
+                else:
+                    self._create(resource)
+        except JobStopped:
+            self._finish(arn, "CREATE STOPPED")
+        except JobFailed as exc:
+            log.info("%s failed: %s", arn, exc)
+            self.fail(arn, str(exc))
+        except Exception as exc:
+            log.exception("job for %s crashed", arn)
+            self.fail(arn, f"Internal error in the local engine: {exc}")
+
+    def fail(self, arn: str, reason: str) -> None:
+        resource = self.store.get(arn)
+        with self.store.transaction() as db:
+            if resource is not None:
+                body = dict(resource.body, lastUpdatedDateTime=time.time())
+                if resource.status and resource.status.startswith("DELETE"):
+                    status = "ACTIVE"
+                else:
+                    status = "CREATE FAILED"
+                body.update(status=status, failureReason=reason[:1000])
+                if "latestCampaignUpdate" in body and status == "ACTIVE":
+                    update = dict(body["latestCampaignUpdate"], status="UPDATE FAILED")
+                    update["failureReason"] = reason[:1000]
+                    body["latestCampaignUpdate"] = update
+                self.store.update(db, arn, status=status, body=body)
+            self.store.finish_job(db, arn)
+
+    # -- state changes --------------------------------------------------------------------
+
+    def _set_status(self, resource: Resource, status: str, **extra: Any) -> Resource:
+        now = time.time()
+        with self.store.transaction() as db:
+            current = self.store.get(resource.arn, db=db)
+            if current is None:
+                raise JobFailed(f"{resource.arn} disappeared while it was being processed")
+            if current.status == "CREATE STOPPING" and status != "CREATE STOPPED":
+                raise JobStopped()
+            body = dict(current.body, status=status, lastUpdatedDateTime=now, **extra)
+            self.store.update(db, resource.arn, status=status, body=body, now=now)
+        updated = self.store.get(resource.arn)
+        if updated is None:
+            raise JobFailed(f"{resource.arn} disappeared while it was being processed")
+        return updated
+
+    def _finish(self, arn: str, status: str, **extra: Any) -> None:
+        now = time.time()
+        with self.store.transaction() as db:
+            current = self.store.get(arn, db=db)
+            if current is not None:
+                body = dict(current.body, status=status, lastUpdatedDateTime=now, **extra)
+                body.pop("failureReason", None)
+                self.store.update(db, arn, status=status, body=body, now=now)
+            self.store.finish_job(db, arn)
+
+    # -- create ---------------------------------------------------------------------------
+
+    def _create(self, resource: Resource) -> None:
+        resource = self._set_status(resource, "CREATE IN_PROGRESS")
+        extra: dict[str, Any] = {}
+        if resource.type == "dataset-import-job":
+            self._import(resource)
+        elif resource.type == "solution-version":
+            extra = self._train(resource)
+        elif resource.type == "campaign":
+            self._deploy(resource.body["solutionVersionArn"])
+        self._finish(resource.arn, "ACTIVE", **extra)
+
+    def _update_campaign(self, campaign: Resource) -> None:
+        update = dict(campaign.body["latestCampaignUpdate"], status="UPDATE IN_PROGRESS")
+        with self.store.transaction() as db:
+            self.store.update(db, campaign.arn, body=dict(campaign.body, latestCampaignUpdate=update))
+        self._deploy(update["solutionVersionArn"])
+        now = time.time()
+        update.update(status="ACTIVE", lastUpdatedDateTime=now)
+        body = dict(campaign.body, latestCampaignUpdate=update, lastUpdatedDateTime=now)
+        for key in ("solutionVersionArn", "minProvisionedTPS", "campaignConfig"):
+            body[key] = update[key]
+        with self.store.transaction() as db:
+            self.store.update(db, campaign.arn, body=body, now=now)
+            self.store.finish_job(db, campaign.arn)
+
+    def _deploy(self, version_arn: str) -> None:
+        from airctx.engine.recipes import recipe_class
+
+        version = self.store.get(version_arn)
+        if version is None or version.status != "ACTIVE":
+            raise JobFailed(f"Solution version {version_arn} is not ACTIVE")
+        info = recipe_by_arn(version.body["recipeArn"])
+        model_dir = Path(version.body["_modelDir"])
+        try:
+            recipe_class(info.name if info else "").load(model_dir)
+        except (OSError, ValueError, KeyError) as exc:
+            raise JobFailed(f"The model of {version_arn} cannot be loaded: {exc}") from None
+
+    # -- import -------------------------------------------------------------------------
+
+    def _import(self, job: Resource) -> None:
+        from airctx.engine import datafiles
+
+        dataset = self.store.get(job.body["datasetArn"])
+        if dataset is None:
+            raise JobFailed(f"Dataset {job.body['datasetArn']} no longer exists")
+        schema = self.store.get(dataset.body["schemaArn"])
+        if schema is None:
+            raise JobFailed(f"Schema {dataset.body['schemaArn']} no longer exists")
+        spec = _spec(schema, dataset.body["datasetType"])
+        source = local_path(job.body["dataSource"]["dataLocation"])
+        target = self.data_dir(dataset) / f"{job.body['jobName']}.csv"
+        rows = datafiles.import_csv(source, spec, target)
+        minimum = MIN_IMPORT_RECORDS if spec.kind == "INTERACTIONS" else 1
+        if job.body.get("importMode") == "FULL" and rows < minimum:
+            target.unlink(missing_ok=True)
+            raise JobFailed(
+                f"Input file {source} has {rows} valid records; an import into an "
+                f"{spec.kind} dataset needs at least {minimum}"
+            )
+        with self.store.transaction() as db:
+            current = self.store.get(dataset.arn, db=db)
+            if current is None:
+                raise JobFailed(f"Dataset {dataset.arn} was deleted during the import")
+            parts = [] if job.body.get("importMode") == "FULL" else list(current.body["_imports"])
+            parts.append(str(target))
+            self.store.update(db, dataset.arn, body=dict(current.body, _imports=parts))
+
+    def data_dir(self, dataset: Resource) -> Path:
+        group = name_from_arn(dataset.body["datasetGroupArn"])
+        return self.store.root / "data" / group / dataset.body["datasetType"].lower()
+
+    # -- training -----------------------------------------------------------------------
+
+    def _train(self, version: Resource) -> dict[str, Any]:
+        from airctx.engine import training
+        from airctx.engine.datafiles import training_data
+
+        info = recipe_by_arn(version.body["recipeArn"])
+        if info is None:
+            raise JobFailed(f"Recipe {version.body['recipeArn']} is not available")
+        group_arn = version.body["datasetGroupArn"]
+        watermark = self.store.last_event_id(group_arn)
+        data = training_data(self.store, group_arn)
+        config = version.body.get("solutionConfig") or {}
+        threshold = config.get("eventValueThreshold")
+        data = _filtered(
+            data, version.body.get("eventType"), float(threshold) if threshold else None
+        )
+        _check_minimums(data.interactions, version.body.get("eventType"), threshold)
+
+        def progress(stage: str, figures: Any) -> None:
+            if self.store.get(version.arn) is None:
+                raise JobFailed("The solution version was deleted during training")
+            current = self.store.get(version.arn)
+            if current is not None and current.status == "CREATE STOPPING":
+                raise JobStopped()
+            log.info("%s %s %s", version.arn, stage, dict(figures))
+
+        started = time.time()
+        hyperparameters = dict(config.get("algorithmHyperParameters") or {})
+        try:
+            result = training.train(
+                info.name, data, hyperparameters=hyperparameters,
+                perform_hpo=bool(version.body.get("performHPO")),
+                hpo_config=config.get("hpoConfig"), progress=progress,
+            )
+        except ValueError as exc:
+            raise JobFailed(str(exc)) from None
+        model_dir = self.store.root / "models" / "/".join(version.arn.split("/")[-2:])
+        staging = model_dir.with_name(model_dir.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        result.model.save(staging)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        staging.rename(model_dir)
+        hours = (time.time() - started) / 3600.0
+        extra: dict[str, Any] = {
+            "trainingHours": round(hours, 6),
+            "_modelDir": str(model_dir),
+            "_metrics": result.metrics,
+            "_baselineMetrics": result.baseline_metrics,
+            "_eventWatermark": watermark,
+            "_hpoTrials": result.hpo_trials,
+        }
+        if version.body.get("performHPO"):
+            extra["tunedHPOParams"] = {"algorithmHyperParameters": result.hyperparameters}
+        return extra
+
+    # -- delete ---------------------------------------------------------------------------
+
+    def _delete(self, resource: Resource) -> None:
+        self._set_status(resource, "DELETE IN_PROGRESS")
+        paths: list[Path] = []
+        with self.store.transaction() as db:
+            if resource.type == "dataset":
+                paths.append(self.data_dir(resource))
+                self.store.delete_live_records(db, resource.arn)
+                for job in self.store.list("dataset-import-job", resource.arn, db=db):
+                    self.store.delete(db, job.arn)
+            elif resource.type == "solution":
+                for version in self.store.list("solution-version", resource.arn, db=db):
+                    if "_modelDir" in version.body:
+                        paths.append(Path(version.body["_modelDir"]))
+                    self.store.delete(db, version.arn)
+            elif resource.type == "dataset-group":
+                self.store.delete_events(db, resource.arn)
+                paths.append(self.store.root / "data" / name_from_arn(resource.arn))
+            self.store.delete(db, resource.arn)
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def local_path(location: str) -> Path:
+    """A dataLocation as a local path: a plain path or a file:// URI."""
+    if location.startswith("file://"):
+        return Path(unquote(urlparse(location).path))
+    return Path(location)
+
+
+def _spec(schema: Resource, kind: str) -> DatasetSpec:
+    from airctx.data.schema import spec_from_avro
+
+    return spec_from_avro(schema.body["schema"], kind)
+
+
+def _filtered(data: Any, event_type: str | None, threshold: float | None) -> Any:
+    from dataclasses import replace
+
+    from airctx.engine.training import filter_events
+
+    return replace(data, interactions=filter_events(data.interactions, event_type, threshold))
+
+
+def _check_minimums(interactions: pd.DataFrame, event_type: str | None, threshold: Any) -> None:
+    which = []
+    if event_type:
+        which.append(f"eventType {event_type}")
+    if threshold:
+        which.append(f"eventValueThreshold {threshold}")
+    after = f" after filtering by {' and '.join(which)}" if which else ""
+    if len(interactions) < MIN_INTERACTIONS:
+        raise JobFailed(
+            f"There are {len(interactions)} interactions{after}; training needs at least "
+            f"{MIN_INTERACTIONS}. Import more data or relax the solution's event filters."
+        )
+    per_user = interactions.groupby("USER_ID").size()
+    users = int((per_user >= 2).sum())
+    if users < MIN_USERS_WITH_TWO:
+        raise JobFailed(
+            f"There are {users} users with at least 2 interactions{after}; training "
+            f"needs at least {MIN_USERS_WITH_TWO}."
+        )
+
