@@ -85,10 +85,12 @@ def test_bucket_policy_without_prefix_covers_the_bucket() -> None:
 
 @pytest.mark.parametrize(
     ("prefix", "name", "expected"),
-    [("airctx", "users.csv", "airctx/users.csv"),
-     ("/airctx/", "/users.csv", "airctx/users.csv"),
-     ("", "users.csv", "users.csv"),
-     ("a/b", "c.csv", "a/b/c.csv")],
+    [
+        ("airctx", "users.csv", "airctx/users.csv"),
+        ("/airctx/", "/users.csv", "airctx/users.csv"),
+        ("", "users.csv", "users.csv"),
+        ("a/b", "c.csv", "a/b/c.csv"),
+    ],
     ids=["plain", "slashes", "no-prefix", "nested"],
 )
 def test_object_key(prefix: str, name: str, expected: str) -> None:
@@ -110,7 +112,9 @@ def test_merge_accepts_a_single_statement_object() -> None:
     existing = {"Version": "2012-10-17", "Statement": FOREIGN_STATEMENT}
     merged = merge_policy(existing, bucket_policy(BUCKET, "", ACCOUNT))
     assert [s["Sid"] for s in merged["Statement"]] == [
-        "AuditorsRead", SID_GET_OBJECT, SID_LIST_BUCKET,
+        "AuditorsRead",
+        SID_GET_OBJECT,
+        SID_LIST_BUCKET,
     ]
 
 
@@ -155,7 +159,9 @@ def test_existing_bucket_gets_statements_merged_once(s3: Any) -> None:
 
     statements = policy_of(s3)["Statement"]
     assert [s["Sid"] for s in statements] == [
-        "AuditorsRead", SID_GET_OBJECT, SID_LIST_BUCKET,
+        "AuditorsRead",
+        SID_GET_OBJECT,
+        SID_LIST_BUCKET,
     ]
     assert statements[0] == FOREIGN_STATEMENT
     # airctx leaves the settings of a bucket it did not create alone.
@@ -169,7 +175,12 @@ def test_policy_already_in_place_is_not_rewritten(s3: Any) -> None:
 
     calls: list[dict[str, Any]] = []
     real_put = s3.put_bucket_policy
-    s3.put_bucket_policy = lambda **kw: calls.append(kw) or real_put(**kw)
+
+    def put_bucket_policy(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real_put(**kwargs)
+
+    s3.put_bucket_policy = put_bucket_policy
     ensure_bucket(s3, BUCKET, region=REGION, create=False, account_id=ACCOUNT)
 
     assert calls == []
@@ -196,8 +207,9 @@ def test_name_taken_by_another_account_is_a_conflict() -> None:
     )
     with Stubber(s3) as stub:
         stub.add_client_error("head_bucket", "404", http_status_code=404)
-        stub.add_client_error("create_bucket", "BucketAlreadyExists",
-                              http_status_code=409)
+        stub.add_client_error(
+            "create_bucket", "BucketAlreadyExists", http_status_code=409
+        )
         with pytest.raises(ResourceConflict, match="taken by another AWS account"):
             ensure_bucket(s3, BUCKET, region=REGION, create=True, account_id=ACCOUNT)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -115,7 +116,8 @@ def test_no_region_gives_instructions(clean_env: Path) -> None:
 
 
 def test_client_config_sets_retries_and_user_agent() -> None:
-    config = client_config(max_attempts=7, retry_mode="adaptive")
+    # Config sets its options as attributes the stubs do not declare.
+    config: Any = client_config(max_attempts=7, retry_mode="adaptive")
     assert config.retries == {"total_max_attempts": 7, "mode": "adaptive"}
     assert config.user_agent_extra == f"airctx/{__version__}"
 
@@ -196,6 +198,4 @@ def test_rejected_credentials_give_instructions(fake_credentials: Path) -> None:
 def test_no_session_is_built_at_import() -> None:
     import airctx.aws.session as module
 
-    assert not any(
-        isinstance(value, boto3.Session) for value in vars(module).values()
-    )
+    assert not any(isinstance(value, boto3.Session) for value in vars(module).values())

@@ -39,32 +39,71 @@ REGION_HELP = (
 
 # Codes by meaning. S3 and IAM name the same situations differently from
 # Personalize, and HeadBucket/HeadObject answer with a bare HTTP status code.
-NOT_FOUND_CODES = frozenset({
-    "ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "NoSuchKey",
-    "NoSuchBucketPolicy", "NotFound", "404",
-})
+NOT_FOUND_CODES = frozenset(
+    {
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "NoSuchBucket",
+        "NoSuchKey",
+        "NoSuchBucketPolicy",
+        "NotFound",
+        "404",
+    }
+)
 IN_USE_CODES = frozenset({"ResourceInUseException", "DeleteConflict"})
-ALREADY_EXISTS_CODES = frozenset({
-    "ResourceAlreadyExistsException", "EntityAlreadyExists", "BucketAlreadyExists",
-})
-INVALID_INPUT_CODES = frozenset({
-    "InvalidInputException", "ValidationException", "ValidationError",
-    "MalformedPolicyDocument", "InvalidParameterValue", "InvalidRequest",
-    "InvalidBucketName", "InvalidNextTokenException", "TooManyTagKeysException",
-})
-LIMIT_CODES = frozenset({
-    "LimitExceededException", "LimitExceeded", "TooManyBuckets", "ThrottlingException",
-    "Throttling", "TooManyRequestsException", "SlowDown",
-})
-ACCESS_DENIED_CODES = frozenset({
-    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
-    "AllAccessDisabled", "403",
-})
-BAD_CREDENTIALS_CODES = frozenset({
-    "ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
-    "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-    "InvalidToken", "AuthFailure",
-})
+ALREADY_EXISTS_CODES = frozenset(
+    {
+        "ResourceAlreadyExistsException",
+        "EntityAlreadyExists",
+        "BucketAlreadyExists",
+    }
+)
+INVALID_INPUT_CODES = frozenset(
+    {
+        "InvalidInputException",
+        "ValidationException",
+        "ValidationError",
+        "MalformedPolicyDocument",
+        "InvalidParameterValue",
+        "InvalidRequest",
+        "InvalidBucketName",
+        "InvalidNextTokenException",
+        "TooManyTagKeysException",
+    }
+)
+LIMIT_CODES = frozenset(
+    {
+        "LimitExceededException",
+        "LimitExceeded",
+        "TooManyBuckets",
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
+)
+ACCESS_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "AllAccessDisabled",
+        "403",
+    }
+)
+BAD_CREDENTIALS_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "AuthFailure",
+    }
+)
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -154,8 +193,9 @@ def setup_error(exc: BotoCoreError, resource: str | None = None) -> AirctxError:
             f"'aws configure --profile {profile}', or pass another --profile"
         )
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return SetupError(f"{where}no usable AWS credentials were found; "
-                          f"{CREDENTIALS_HELP}")
+        return SetupError(
+            f"{where}no usable AWS credentials were found; {CREDENTIALS_HELP}"
+        )
     if isinstance(exc, SSOError | TokenRetrievalError | CredentialRetrievalError):
         return SetupError(
             f"{where}the AWS credentials could not be loaded ({exc}); "

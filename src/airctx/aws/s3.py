@@ -137,8 +137,9 @@ def upload_dataset(s3: S3Client, path: Path, bucket: str, key: str) -> str:
     md5 = _file_md5(path)
     with translate_errors(uri):
         if _same_object(s3, bucket, key, size, md5):
-            logger.info("%s already holds %s (%d bytes); upload skipped",
-                        uri, path, size)
+            logger.info(
+                "%s already holds %s (%d bytes); upload skipped", uri, path, size
+            )
             return uri
 
         logger.info("uploading %s (%d bytes) to %s", path, size, uri)

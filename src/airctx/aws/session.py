@@ -166,8 +166,12 @@ def create_clients(
         raise SetupError(f"no AWS region is set; {REGION_HELP}")
 
     def make(service: str) -> Any:
-        logger.debug("creating %s client in %s (endpoint %s)", service, region,
-                     endpoint_url or "default")
+        logger.debug(
+            "creating %s client in %s (endpoint %s)",
+            service,
+            region,
+            endpoint_url or "default",
+        )
         return session.client(
             service,  # type: ignore[call-overload]
             region_name=region,
