@@ -1,0 +1,443 @@
+"""The ``airctx`` command line: parse, call one pipeline function, render.
+
+Every option can also be set with an ``AIRCTX_*`` environment variable: group
+options as ``AIRCTX_<OPTION>`` (``AIRCTX_BACKEND``, ``AIRCTX_DATA_DIR``) and command
+options as ``AIRCTX_<COMMAND>_<OPTION>``; ``--output`` and ``--quiet`` read
+``AIRCTX_OUTPUT`` and ``AIRCTX_QUIET`` everywhere.
+
+Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from airctx import __version__
+from airctx.cli.output import Output
+from airctx.errors import AirctxError
+
+if TYPE_CHECKING:
+    from airctx.config import Settings
+    from airctx.pipeline.project import Project
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AirctxGroup(click.Group):
+    """The error boundary: airctx errors become ``Error: ...`` and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AirctxError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@dataclass
+class App:
+    """The composition point: settings, output and clients, each built once."""
+
+    config: str | None
+    overrides: dict[str, Any]
+    output: Output = field(default_factory=Output)
+    _settings: Settings | None = None
+    _project: Project | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from airctx.config import load_settings
+
+            self._settings = load_settings(self.config, self.overrides)
+        return self._settings
+
+    def project(self, *, wait: bool = True) -> Project:
+        if self._project is None:
+            from airctx.aws.factory import clients_for
+            from airctx.pipeline.project import Project
+            from airctx.pipeline.waiter import Waiter
+
+            settings = self.settings()
+            waiter = Waiter(
+                poll_seconds=settings.waits.poll_seconds,
+                max_poll_seconds=settings.waits.max_poll_seconds,
+                report=self.output.state,
+            )
+            self._project = Project(settings, clients_for(settings),
+                                    report=self.output.progress, waiter=waiter)
+        self._project.wait = wait
+        return self._project
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def output_options(func: F) -> F:
+    """``--output`` and ``--quiet``, shared by every command that prints results."""
+    func = click.option(
+        "--quiet", "-q", is_flag=True, envvar="AIRCTX_QUIET",
+        help="No progress lines on stderr; results only.",
+    )(func)
+    return click.option(
+        "--output", "-o", "output_format", type=click.Choice(["table", "json"]),
+        default="table", envvar="AIRCTX_OUTPUT", show_default=True,
+        help="Result format on stdout.",
+    )(func)
+
+
+def wait_option(func: F) -> F:
+    return click.option(
+        "--no-wait", is_flag=True,
+        help="Return as soon as the work is started instead of waiting for it.",
+    )(func)
+
+
+def _set_output(app: App, output_format: str, quiet: bool) -> None:
+    app.output.format = output_format
+    app.output.quiet = quiet or app.output.quiet
+
+
+def parse_context(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(
+                f"{item!r} is not KEY=VALUE (e.g. CABIN_TYPE=Economy)",
+                param_hint="--context",
+            )
+        out[key.strip()] = value.strip()
+    return out
+
+
+@click.group(cls=AirctxGroup, context_settings={"auto_envvar_prefix": "AIRCTX",
+                                               "help_option_names": ["-h", "--help"]})
+@click.option("--config", "-c", type=click.Path(dir_okay=False), envvar="AIRCTX_CONFIG",
+              help="Configuration file (default: ./config/airctx.yaml).")
+@click.option("--backend", type=click.Choice(["local", "aws"]),
+              help="local: the embedded engine (default); aws: Amazon Personalize.")
+@click.option("--region", help="AWS region (also for the local engine's ARNs).")
+@click.option("--profile", help="AWS profile for the aws backend.")
+@click.option("--endpoint-url", help="Personalize endpoint, e.g. an `airctx serve` URL.")
+@click.option("--state-dir", type=click.Path(file_okay=False),
+              help="Where the local engine keeps its state.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Where the input data lives (the Skytrax folder).")
+@click.option("--project", help="Project name: the dataset group and name prefix.")
+@click.option("-v", "--verbose", count=True, help="-v for INFO logs, -vv for DEBUG.")
+@click.option("--debug", is_flag=True, help="DEBUG logging to stderr (same as -vv).")
+@click.version_option(__version__, prog_name="airctx")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, backend: str | None, region: str | None,
+        profile: str | None, endpoint_url: str | None, state_dir: str | None,
+        data_dir: str | None, project: str | None, verbose: int, debug: bool) -> None:
+    """Context-aware recommendations on Amazon Personalize.
+
+    The local backend (the default) runs an embedded Personalize engine, so the
+    whole pipeline works without an AWS account.
+
+    \b
+    Example:
+      airctx run
+      airctx recommend --user JDowns --context "CABIN_TYPE=First Class"
+    """
+    level = logging.DEBUG if debug or verbose >= 2 else (
+        logging.INFO if verbose == 1 else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    overrides = {"backend": backend, "region": region, "profile": profile,
+                 "endpoint_url": endpoint_url, "state_dir": state_dir,
+                 "data_dir": data_dir, "project": project}
+    ctx.obj = App(config, overrides)
+
+
+@cli.command("prep-data")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="Input CSV (default: data.input from the configuration).")
+@click.option("--input-format", type=click.Choice(["auto", "skytrax", "personalize"]),
+              help="Raw Skytrax airline.csv or Personalize-format interactions.")
+@output_options
+@pass_app
+def prep_data(app: App, input_path: str | None, input_format: str | None,
+              output_format: str, quiet: bool) -> None:
+    """Turn the input CSV into Personalize interactions and users CSVs.
+
+    \b
+    Example:
+      airctx prep-data --input ~/skytrax/airline.csv
+    """
+    from airctx.pipeline.prep import prep_data as run_prep
+
+    _set_output(app, output_format, quiet)
+    report = run_prep(app.settings(), Path(input_path) if input_path else None,
+                      input_format, progress=app.output.progress)
+    app.output.result(report.as_dict())
+
+
+@cli.command()
+@output_options
+@pass_app
+def validate(app: App, output_format: str, quiet: bool) -> None:
+    """Check the prepared CSVs against their schemas and Personalize's minimums.
+
+    Exit code 0 when it is safe to import, 1 when it is not.
+
+    \b
+    Example:
+      airctx validate --output json
+    """
+    from airctx.pipeline.imports import validate as run_validate
+
+    _set_output(app, output_format, quiet)
+    report = run_validate(app.project())
+    app.output.result(report.as_dict(), text=str(report))
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command("create-schemas")
+@output_options
+@pass_app
+def create_schemas(app: App, output_format: str, quiet: bool) -> None:
+    """Validate the field lists, then create schemas, dataset group and datasets.
+
+    \b
+    Example:
+      airctx create-schemas
+    """
+    from airctx.pipeline.resources import create_schemas as run
+
+    _set_output(app, output_format, quiet)
+    app.output.result(run(app.project()).as_dict())
+
+
+@cli.command("import")
+@click.option("--mode", type=click.Choice(["FULL", "INCREMENTAL"]), default="FULL",
+              show_default=True, help="FULL replaces the dataset's data; INCREMENTAL adds.")
+@wait_option
+@output_options
+@pass_app
+def import_(app: App, mode: str, no_wait: bool, output_format: str, quiet: bool) -> None:
+    """Validate the prepared CSVs and import them into Personalize datasets.
+
+    \b
+    Example:
+      airctx import
+    """
+    from airctx.pipeline.imports import import_data
+
+    _set_output(app, output_format, quiet)
+    app.output.result(import_data(app.project(wait=not no_wait), mode=mode).as_dict())
+
+
+@cli.command()
+@click.option("--retrain", is_flag=True, help="Train a new version even if data is unchanged.")
+@wait_option
+@output_options
+@pass_app
+def train(app: App, retrain: bool, no_wait: bool, output_format: str, quiet: bool) -> None:
+    """Train the solution (with HPO when configured) and print its metrics.
+
+    \b
+    Example:
+      airctx train --retrain
+    """
+    from airctx.pipeline.train import train as run
+
+    _set_output(app, output_format, quiet)
+    result = run(app.project(wait=not no_wait), retrain=retrain)
+    if result.training_hours is not None:
+        app.output.progress(f"training took {result.training_hours:.4f} training hours")
+    app.output.result(result.as_dict())
+
+
+@cli.command()
+@wait_option
+@output_options
+@pass_app
+def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
+    """Create or update the campaign on the newest solution version, and the event tracker.
+
+    \b
+    Example:
+      airctx deploy
+    """
+    from airctx.pipeline.deploy import deploy as run
+
+    _set_output(app, output_format, quiet)
+    result = run(app.project(wait=not no_wait))
+    app.output.progress(
+        f"campaign bills minProvisionedTPS={result.min_provisioned_tps} per hour on AWS "
+        "while it exists; `airctx teardown` removes it"
+    )
+    app.output.result(result.as_dict())
+
+
+@cli.command()
+@click.option("--user", "user_id", required=True, help="The user to recommend for.")
+@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
+              help="Context of the request; repeatable.")
+@click.option("--num-results", "-n", type=click.IntRange(1, 500), default=10,
+              show_default=True)
+@output_options
+@pass_app
+def recommend(app: App, user_id: str, context: tuple[str, ...], num_results: int,
+              output_format: str, quiet: bool) -> None:
+    """Top items for a user in a context.
+
+    \b
+    Example:
+      airctx recommend --user JDowns --context "CABIN_TYPE=First Class"
+    """
+    from airctx.pipeline.query import recommend as run
+
+    _set_output(app, output_format, quiet)
+    result = run(app.project(), user_id, parse_context(context), num_results)
+    rows = [(n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)]
+    app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
+
+
+@cli.command()
+@click.option("--user", "user_id", required=True, help="The user to rank for.")
+@click.option("--items", required=True, help="Comma-separated item ids to reorder.")
+@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
+              help="Context of the request; repeatable.")
+@output_options
+@pass_app
+def rank(app: App, user_id: str, items: str, context: tuple[str, ...],
+         output_format: str, quiet: bool) -> None:
+    """Reorder a list of items for a user (needs an aws-personalized-ranking campaign).
+
+    \b
+    Example:
+      airctx rank --user JDowns --items emirates,lufthansa --context CABIN_TYPE=Economy
+    """
+    from airctx.pipeline.query import rank as run
+
+    _set_output(app, output_format, quiet)
+    item_list = [i.strip() for i in items.split(",") if i.strip()]
+    result = run(app.project(), user_id, item_list, parse_context(context))
+    rows = [(n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)]
+    app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
+
+
+@cli.command("track-event")
+@click.option("--user", "user_id", required=True)
+@click.option("--item", "item_id", required=True)
+@click.option("--event-type", default="RATING", show_default=True)
+@click.option("--value", type=float, help="The event value, e.g. a rating.")
+@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
+              help="Context of the event; repeatable.")
+@click.option("--session", "session_id", help="Session id (default: a new one).")
+@output_options
+@pass_app
+def track_event(app: App, user_id: str, item_id: str, event_type: str, value: float | None,
+                context: tuple[str, ...], session_id: str | None, output_format: str,
+                quiet: bool) -> None:
+    """Record an event with its context through the event tracker.
+
+    \b
+    Example:
+      airctx track-event --user JDowns --item emirates --value 9 --context CABIN_TYPE=Economy
+    """
+    from airctx.pipeline.query import track_event as run
+
+    _set_output(app, output_format, quiet)
+    result = run(app.project(), user_id, item_id, event_type, value,
+                 parse_context(context), session_id)
+    app.output.result(result, text=f"recorded {event_type} of {item_id} by {user_id}")
+
+
+@cli.command()
+@click.option("--retrain", is_flag=True, help="Train a new version even if data is unchanged.")
+@output_options
+@pass_app
+def run(app: App, retrain: bool, output_format: str, quiet: bool) -> None:
+    """Run every step in order: prep-data, import, train, deploy, a sample query.
+
+    Safe to run again: finished steps are found and reused.
+
+    \b
+    Example:
+      airctx run
+    """
+    from airctx.pipeline.run import run_all
+
+    _set_output(app, output_format, quiet)
+    result = run_all(app.settings(), app.project(), retrain=retrain,
+                     progress=app.output.progress)
+    app.output.result(result.as_dict(), text=result.summary())
+
+
+@cli.command()
+@output_options
+@pass_app
+def metrics(app: App, output_format: str, quiet: bool) -> None:
+    """Offline metrics of the newest solution version.
+
+    \b
+    Example:
+      airctx metrics --output json
+    """
+    from airctx.pipeline.status import metrics as run
+
+    _set_output(app, output_format, quiet)
+    result = run(app.project())
+    rows = [(name, f"{value:.4f}") for name, value in sorted(result["metrics"].items())]
+    app.output.result(result, table=rows, headers=("metric", "value"))
+
+
+@cli.command()
+@output_options
+@pass_app
+def status(app: App, output_format: str, quiet: bool) -> None:
+    """Every resource of the project with its state; marks what costs money idle.
+
+    \b
+    Example:
+      airctx status
+    """
+    from airctx.pipeline.status import status as run
+
+    _set_output(app, output_format, quiet)
+    rows = run(app.project())
+    table = [(r["type"], r["name"], r["status"], r.get("cost", "")) for r in rows]
+    app.output.result(rows, table=table, headers=("type", "name", "status", "idle cost"))
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted, delete nothing.")
+@output_options
+@pass_app
+def teardown(app: App, yes: bool, dry_run: bool, output_format: str, quiet: bool) -> None:
+    """Delete every resource of the project in dependency order.
+
+    \b
+    Example:
+      airctx teardown --dry-run
+      airctx teardown --yes
+    """
+    from airctx.pipeline.teardown import plan, teardown as run
+
+    _set_output(app, output_format, quiet)
+    project = app.project()
+    steps = plan(project)
+    if dry_run or not steps:
+        app.output.result([s.as_dict() for s in steps],
+                          table=[(s.type, s.arn) for s in steps], headers=("type", "arn"))
+        return
+    if not yes:
+        click.confirm(f"Delete {len(steps)} resource(s) of {app.settings().project}?",
+                      abort=True, err=True)
+    done = run(project, steps)
+    app.output.result([s.as_dict() for s in done],
+                      table=[(s.type, s.arn) for s in done], headers=("deleted", "arn"))
+
+
+def main() -> None:
+    cli(prog_name="airctx")

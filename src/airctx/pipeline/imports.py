@@ -1,0 +1,140 @@
+"""Import the prepared CSVs: validate, stage (S3 on AWS), run one import job each.
+
+Validation runs first, on this machine, so a bad file costs seconds instead of a
+failed import job. Import jobs are named after the file's content hash: importing the
+same data again finds the finished job and does nothing, while changed data gets a
+new job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airctx.data.validate import ValidationReport, validate_files
+from airctx.errors import DataError, ResourceError, ValidationFailed
+from airctx.pipeline.project import Project
+from airctx.pipeline.resources import create_schemas
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImportResult:
+    jobs: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"importJobs": self.jobs, "unchanged": self.skipped,
+                "validation": self.validation}
+
+
+def prepared_files(project: Project) -> dict[str, Path]:
+    """The prepared CSV of every configured dataset that has one."""
+    settings = project.settings
+    files = {k: settings.prepared_csv(k) for k in settings.datasets}
+    if not files.get("INTERACTIONS") or not files["INTERACTIONS"].is_file():
+        raise DataError(
+            f"{settings.prepared_csv('INTERACTIONS')} does not exist; run `airctx "
+            "prep-data` first"
+        )
+    return {k: p for k, p in files.items() if p.is_file()}
+
+
+def validate(project: Project) -> ValidationReport:
+    settings = project.settings
+    files = prepared_files(project)
+    return validate_files(
+        files, {k: settings.datasets[k] for k in files},
+        event_type=settings.solution.event_type,
+        event_value_threshold=settings.solution.event_value_threshold,
+    )
+
+
+def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
+    """Validate, then import every prepared dataset into its Personalize dataset."""
+    report = validate(project)
+    result = ImportResult(validation=report.as_dict())
+    if not report.ok:
+        raise ValidationFailed(
+            "the prepared data is not safe to import; nothing was uploaded. Problems:\n"
+            + "\n".join(str(p) for p in report.problems if p.severity == "error"),
+            report,
+        )
+    provisioned = create_schemas(project)
+    for kind, path in prepared_files(project).items():
+        dataset_arn = provisioned.datasets[kind]
+        name = _job_name(project.settings.project, kind, path)
+        existing = project.find("ListDatasetImportJobs", "datasetImportJobs", "jobName",
+                                name, datasetArn=dataset_arn)
+        if existing is not None and existing["status"] == "ACTIVE":
+            project.report(f"import {kind}: {path.name} already imported ({name})")
+            result.skipped.append(kind)
+            result.jobs[kind] = str(existing["datasetImportJobArn"])
+            continue
+        if existing is not None and existing["status"] not in ("CREATE FAILED",):
+            arn = str(existing["datasetImportJobArn"])
+        elif existing is not None:
+            raise ResourceError(
+                f"import job {name} for {path} failed earlier: "
+                f"{existing.get('failureReason', 'no reason given')}. Fix the data and run "
+                "`airctx prep-data` again (a changed file gets a new import job)"
+            )
+        else:
+            location, role = _stage(project, kind, path)
+            params: dict[str, Any] = {
+                "jobName": name, "datasetArn": dataset_arn,
+                "dataSource": {"dataLocation": location}, "importMode": mode,
+            }
+            if role:
+                params["roleArn"] = role
+            arn = str(project.call("CreateDatasetImportJob", name, **params)
+                      ["datasetImportJobArn"])
+            project.report(f"import {kind}: started {arn}")
+        result.jobs[kind] = arn
+        project.wait_for("dataset_import_job", arn, "DescribeDatasetImportJob",
+                         "datasetImportJob", "datasetImportJobArn")
+    return result
+
+
+def _job_name(project: str, kind: str, path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"{project}-{kind.lower()}-{digest.hexdigest()[:12]}"[:63]
+
+
+def _stage(project: Project, kind: str, path: Path) -> tuple[str, str | None]:
+    """Where the import job reads the file, and the role it reads it with."""
+    settings = project.settings
+    if settings.backend == "local":
+        return path.resolve().as_uri(), None
+
+    from airctx.aws.iam import check_role, ensure_role
+    from airctx.aws.s3 import ensure_bucket, object_key, upload_dataset
+    from airctx.aws.session import check_credentials
+
+    aws = settings.aws
+    if not aws.bucket:
+        raise ResourceError(
+            "aws.bucket is not set: the aws backend imports from S3; set aws.bucket in "
+            "the configuration (and aws.create_bucket: true to let airctx create it)"
+        )
+    account = check_credentials(project.clients)
+    ensure_bucket(project.clients.s3, aws.bucket, region=settings.region,
+                  create=aws.create_bucket, account_id=account, prefix=aws.prefix)
+    key = object_key(aws.prefix, f"{settings.project}/{kind.lower()}.csv")
+    uri = upload_dataset(project.clients.s3, path, aws.bucket, key)
+    if aws.role_arn:
+        check_role(project.clients.iam, aws.role_arn)
+        role = aws.role_arn
+    else:
+        role = ensure_role(project.clients.iam,
+                           role_name=aws.role_name or f"{settings.project}-personalize",
+                           bucket=aws.bucket, prefix=aws.prefix, account_id=account)
+    return uri, role

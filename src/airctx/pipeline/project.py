@@ -1,0 +1,116 @@
+"""What every pipeline step is handed: settings, clients, the waiter and a reporter.
+
+Steps find their resources by name, so any step can run in a fresh process after
+any other, and running one twice creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airctx.aws.errors import error_code, translate_errors
+from airctx.aws.session import Clients
+from airctx.config import Settings
+from airctx.errors import ResourceError
+from airctx.pipeline.waiter import Waiter
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str], None]
+
+
+def _silent(_message: str) -> None:
+    return None
+
+
+@dataclass
+class Project:
+    """A configured project bound to one backend."""
+
+    settings: Settings
+    clients: Clients
+    report: Report = _silent
+    waiter: Waiter = field(default_factory=Waiter)
+    wait: bool = True
+
+    @property
+    def personalize(self) -> Any:
+        return self.clients.personalize
+
+    def call(self, operation: str, resource: str | None = None, **params: Any) -> Any:
+        """One control-plane call, with botocore errors turned into airctx errors."""
+        log.debug("personalize %s %s", operation, resource or "")
+        method = getattr(self.personalize, _snake(operation))
+        with translate_errors(resource):
+            return method(**params)
+
+    def paginate(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            yield from page.get(key, [])
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def describe(self, operation: str, key: str, arn_field: str, arn: str) -> Any:
+        """The resource document, or None once it no longer exists."""
+        try:
+            return getattr(self.personalize, _snake(operation))(**{arn_field: arn})[key]
+        except self.personalize.exceptions.ResourceNotFoundException:
+            return None
+        except Exception as exc:
+            if error_code(exc) is None:
+                raise
+            with translate_errors(arn):
+                raise
+
+    def wait_for(
+        self,
+        kind: str,
+        arn: str,
+        operation: str,
+        key: str,
+        arn_field: str,
+        *,
+        until: tuple[str, ...] = ("ACTIVE",),
+        status_of: Callable[[Mapping[str, Any]], str] | None = None,
+    ) -> Mapping[str, Any] | None:
+        """Wait for a resource unless the project was told not to wait."""
+        if not self.wait:
+            return self.describe(operation, key, arn_field, arn)
+        return self.waiter.wait(
+            kind, arn, lambda: self.describe(operation, key, arn_field, arn),
+            timeout=self.settings.waits.timeout_for(kind), until=until,
+            status_of=status_of,
+        )
+
+    def find(self, operation: str, key: str, name_key: str, name: str, **params: Any) -> Any:
+        """The summary of the resource called ``name``, or None."""
+        for item in self.paginate(operation, key, **params):
+            if item.get(name_key) == name:
+                return item
+        return None
+
+    def dataset_group_arn(self) -> str:
+        found = self.find(
+            "ListDatasetGroups", "datasetGroups", "name", self.settings.dataset_group_name
+        )
+        if found is None:
+            raise ResourceError(
+                f"dataset group {self.settings.dataset_group_name} does not exist; run "
+                "`airctx create-schemas` (or `airctx run`) first"
+            )
+        return str(found["datasetGroupArn"])
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for index, char in enumerate(operation):
+        if char.isupper() and index:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)

@@ -1,0 +1,236 @@
+"""Train: the solution (found by name, checked against the configuration) and a
+solution version, reused while the data has not changed since it was trained."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from airctx.config import Settings
+from airctx.errors import ConfigError, ResourceConflict, ResourceError
+from airctx.pipeline.project import Project
+
+log = logging.getLogger(__name__)
+
+RECIPE_PREFIX = "arn:aws:personalize:::recipe/"
+CONTEXT_RECIPES = ("aws-user-personalization", "aws-user-personalization-v2")
+
+
+@dataclass
+class TrainResult:
+    solution_arn: str
+    solution_version_arn: str
+    reused: bool
+    training_hours: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    tuned_hyperparameters: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "solutionArn": self.solution_arn,
+            "solutionVersionArn": self.solution_version_arn,
+            "reused": self.reused,
+            "trainingHours": self.training_hours,
+            "metrics": self.metrics,
+            "tunedHyperParameters": self.tuned_hyperparameters,
+        }
+
+
+def solution_request(settings: Settings, group_arn: str) -> dict[str, Any]:
+    """The CreateSolution request the configuration describes."""
+    s = settings.solution
+    config: dict[str, Any] = {}
+    if s.event_value_threshold is not None:
+        config["eventValueThreshold"] = _number(s.event_value_threshold)
+    if s.algorithm_hyperparameters:
+        config["algorithmHyperParameters"] = dict(s.algorithm_hyperparameters)
+    if s.perform_hpo:
+        config["hpoConfig"] = {
+            "hpoResourceConfig": {
+                "maxNumberOfTrainingJobs": str(s.hpo.max_training_jobs),
+                "maxParallelTrainingJobs": str(s.hpo.max_parallel_training_jobs),
+            },
+            "algorithmHyperParameterRanges": _ranges(s.hpo.ranges),
+        }
+    request: dict[str, Any] = {
+        "name": settings.solution_name,
+        "datasetGroupArn": group_arn,
+        "recipeArn": RECIPE_PREFIX + s.recipe,
+        "performHPO": s.perform_hpo,
+        # Personalize turns weekly, billed auto-training on unless told otherwise.
+        "performAutoTraining": s.perform_auto_training,
+    }
+    if s.event_type:
+        request["eventType"] = s.event_type
+    if config:
+        request["solutionConfig"] = config
+    return request
+
+
+def train(project: Project, *, retrain: bool = False) -> TrainResult:
+    settings = project.settings
+    group = project.dataset_group_arn()
+    _check_recipe(project)
+    request = solution_request(settings, group)
+    solution_arn = _ensure_solution(project, request)
+
+    version_arn, reused = _current_version(project, solution_arn, group, retrain)
+    if version_arn is None:
+        if settings.solution.perform_hpo:
+            hpo = settings.solution.hpo
+            project.report(
+                f"HPO: up to {hpo.max_training_jobs} training jobs, "
+                f"{hpo.max_parallel_training_jobs} in parallel (each is billed on AWS)"
+            )
+        version_arn = str(project.call(
+            "CreateSolutionVersion", solution_arn, solutionArn=solution_arn,
+            trainingMode=settings.solution.training_mode,
+        )["solutionVersionArn"])
+        project.report(f"training started: {version_arn}")
+    document = project.wait_for("solution_version", version_arn, "DescribeSolutionVersion",
+                                "solutionVersion", "solutionVersionArn")
+    result = TrainResult(solution_arn, version_arn, reused)
+    if document is not None and document.get("status") == "ACTIVE":
+        result.training_hours = document.get("trainingHours")
+        tuned = (document.get("tunedHPOParams") or {}).get("algorithmHyperParameters")
+        result.tuned_hyperparameters = dict(tuned or {})
+        result.metrics = dict(project.call(
+            "GetSolutionMetrics", version_arn, solutionVersionArn=version_arn
+        )["metrics"])
+    return result
+
+
+def _check_recipe(project: Project) -> None:
+    """Fail before any cost when the backend does not offer the configured recipe."""
+    wanted = project.settings.solution.recipe
+    recipes = {r["name"] for r in project.paginate("ListRecipes", "recipes")}
+    if wanted not in recipes:
+        hint = ""
+        if wanted.startswith("aws-hrnn"):
+            hint = (
+                f" {wanted} is a legacy recipe that Amazon Personalize no longer offers; "
+                "its context-aware successors are " + " and ".join(CONTEXT_RECIPES)
+            )
+        raise ConfigError(
+            f"solution.recipe {wanted!r} is not offered by the {project.settings.backend} "
+            f"backend.{hint} Set solution.recipe to one of: {', '.join(sorted(recipes))}"
+        )
+
+
+def _ensure_solution(project: Project, request: dict[str, Any]) -> str:
+    name = request["name"]
+    found = project.find("ListSolutions", "solutions", "name", name,
+                         datasetGroupArn=request["datasetGroupArn"])
+    if found is None:
+        arn = str(project.call("CreateSolution", name, **request)["solutionArn"])
+        project.report(f"solution {name}: created {arn}")
+    else:
+        arn = str(found["solutionArn"])
+        current = project.call("DescribeSolution", arn, solutionArn=arn)["solution"]
+        differences = _solution_differences(current, request)
+        if differences:
+            raise ResourceConflict(
+                f"solution {name} ({arn}) exists with another configuration: "
+                + "; ".join(differences)
+                + ". Set solution.name to train a new solution, or `airctx teardown` it"
+            )
+    project.wait_for("solution", arn, "DescribeSolution", "solution", "solutionArn")
+    return arn
+
+
+def _solution_differences(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    out = []
+    for key in ("recipeArn", "eventType", "performHPO", "performAutoTraining"):
+        have, want = current.get(key), wanted.get(key)
+        if key == "performAutoTraining" and have is None:
+            continue
+        if have != want:
+            out.append(f"{key} is {have!r}, configured {want!r}")
+    have_config = current.get("solutionConfig") or {}
+    want_config = wanted.get("solutionConfig") or {}
+    for key in ("eventValueThreshold", "algorithmHyperParameters", "hpoConfig"):
+        have, want = have_config.get(key), want_config.get(key)
+        if key == "hpoConfig" and have is not None:
+            have = {k: v for k, v in have.items() if k != "hpoObjective"}
+        if (have or None) != (want or None):
+            out.append(f"solutionConfig.{key} is {have!r}, configured {want!r}")
+    return out
+
+
+def _current_version(
+    project: Project, solution_arn: str, group: str, retrain: bool
+) -> tuple[str | None, bool]:
+    """A version to reuse (in training, or trained after the latest import)."""
+    versions = list(project.paginate("ListSolutionVersions", "solutionVersions",
+                                     solutionArn=solution_arn))
+    if not versions:
+        return None, False
+    latest = max(versions, key=lambda v: v["creationDateTime"])
+    if latest["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS"):
+        project.report(f"training already under way: {latest['solutionVersionArn']}")
+        return str(latest["solutionVersionArn"]), True
+    if retrain or latest["status"] != "ACTIVE":
+        return None, False
+    newest_import = _newest_import(project, group)
+    if newest_import is not None and newest_import > latest["creationDateTime"]:
+        project.report("data changed since the last training: training a new version")
+        return None, False
+    project.report(f"solution version {latest['solutionVersionArn']} is current; reusing it")
+    return str(latest["solutionVersionArn"]), True
+
+
+def _newest_import(project: Project, group: str) -> Any:
+    newest = None
+    for dataset in project.paginate("ListDatasets", "datasets", datasetGroupArn=group):
+        for job in project.paginate("ListDatasetImportJobs", "datasetImportJobs",
+                                    datasetArn=dataset["datasetArn"]):
+            if job["status"] == "ACTIVE":
+                stamp = job["lastUpdatedDateTime"]
+                newest = stamp if newest is None or stamp > newest else newest
+    return newest
+
+
+def _ranges(ranges: Any) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, spec in ranges.items():
+        kind = spec.get("type", "continuous")
+        if kind == "categorical":
+            out.setdefault("categoricalHyperParameterRanges", []).append(
+                {"name": name, "values": [str(v) for v in spec["values"]]}
+            )
+        elif kind in ("continuous", "integer"):
+            key = f"{kind}HyperParameterRanges"
+            cast = float if kind == "continuous" else int
+            out.setdefault(key, []).append(
+                {"name": name, "minValue": cast(spec["min"]), "maxValue": cast(spec["max"])}
+            )
+        else:
+            raise ConfigError(
+                f"solution.hpo.ranges.{name}.type {kind!r} is not continuous, integer or "
+                "categorical"
+            )
+    return out
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def latest_version(project: Project) -> str:
+    """The newest ACTIVE solution version of the configured solution."""
+    group = project.dataset_group_arn()
+    name = project.settings.solution_name
+    found = project.find("ListSolutions", "solutions", "name", name, datasetGroupArn=group)
+    if found is None:
+        raise ResourceError(f"solution {name} does not exist; run `airctx train` first")
+    versions = [
+        v for v in project.paginate("ListSolutionVersions", "solutionVersions",
+                                    solutionArn=found["solutionArn"])
+        if v["status"] == "ACTIVE"
+    ]
+    if not versions:
+        raise ResourceError(
+            f"solution {name} has no ACTIVE version; run `airctx train` (or `airctx wait`)"
+        )
+    return str(max(versions, key=lambda v: v["creationDateTime"])["solutionVersionArn"])
