@@ -302,16 +302,19 @@ class UserPersonalization(Recommender):
         self._features_t = sparse.csr_matrix(self.item_features.T)
 
     def scores(self, query: Query) -> _common.FloatArray:
-        """Every catalogue item's score for ``query``."""
+        """Every catalogue item's score for ``query`` (comparable within one query)."""
         p = self.params
         user = self._users.get(query.user_id) if query.user_id is not None else None
         total = p["popularity_weight"] * self.popularity
-        if p["context_weight"] > 0:
-            total = total + p["context_weight"] * self._context_component(query.context)
-        if p["metadata_weight"] > 0 and self.user_fields:
-            total = total + p["metadata_weight"] * self._metadata_component(
-                user, query.user_metadata
-            )
+        # A component the query has nothing for (no context, no metadata, no
+        # history) is left out rather than replaced by popularity, which would
+        # silently raise the popularity weight for exactly those queries.
+        context = self._context_component(query.context)
+        if context is not None:
+            total = total + p["context_weight"] * context
+        metadata = self._metadata_component(user, query.user_metadata)
+        if metadata is not None:
+            total = total + p["metadata_weight"] * metadata
         history = self._history(user, query)
         if history is not None:
             total = total + p["history_weight"] * _common.normalise(history)
@@ -323,20 +326,21 @@ class UserPersonalization(Recommender):
                 total = total + p["item_metadata_weight"] * _common.normalise(alike)
         return total
 
-    def _context_component(self, context: Mapping[str, str]) -> _common.FloatArray:
+    def _context_component(
+        self, context: Mapping[str, str]
+    ) -> _common.FloatArray | None:
+        """Mean of the tables of the query's known context values; None if none."""
         rows = []
         for name in self.context_fields:
             code = self._context_codes[name].get(str(context.get(name)))
-            rows.append(
-                self.popularity if code is None else self.context_tables[name][code]
-            )
-        if not rows:
-            return self.popularity
-        return rows[0] if len(rows) == 1 else np.mean(rows, axis=0)
+            if code is not None:
+                rows.append(self.context_tables[name][code])
+        return _mean(rows)
 
     def _metadata_component(
         self, user: int | None, override: Mapping[str, str] | None
-    ) -> _common.FloatArray:
+    ) -> _common.FloatArray | None:
+        """Mean of the tables of the user's metadata values; None if none is known."""
         rows = []
         for k, name in enumerate(self.user_fields):
             code: int | None = None
@@ -344,10 +348,9 @@ class UserPersonalization(Recommender):
                 code = self._user_codes[name].get(str(override[name]))
             elif user is not None and self.user_metadata[user, k] >= 0:
                 code = int(self.user_metadata[user, k])
-            rows.append(
-                self.popularity if code is None else self.metadata_tables[name][code]
-            )
-        return rows[0] if len(rows) == 1 else np.mean(rows, axis=0)
+            if code is not None:
+                rows.append(self.metadata_tables[name][code])
+        return _mean(rows)
 
     def _history(self, user: int | None, query: Query) -> _common.FloatArray | None:
         """Decayed, rating- and context-weighted item vector of the user's events."""
@@ -534,6 +537,15 @@ class PersonalizedRankingV2(UserPersonalization):
     """aws-personalized-ranking-v2: the same model, used through :meth:`rank`."""
 
     RECIPE = "aws-personalized-ranking-v2"
+
+
+def _mean(rows: list[_common.FloatArray]) -> _common.FloatArray | None:
+    if not rows:
+        return None
+    if len(rows) == 1:
+        return rows[0]
+    result: _common.FloatArray = np.mean(rows, axis=0)
+    return result
 
 
 def _vocabulary(column: pd.Series) -> tuple[list[str], _common.IntArray]:
