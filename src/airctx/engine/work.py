@@ -23,14 +23,10 @@ from airctx.engine.jobs import Heartbeat, JobFailed, JobStopped, pid_alive
 from airctx.engine.store import Resource, Store
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from airctx.config import DatasetSpec
 
 log = logging.getLogger(__name__)
 
-MIN_INTERACTIONS = 1000
-MIN_USERS_WITH_TWO = 25
 MIN_IMPORT_RECORDS = 1000
 
 
@@ -204,7 +200,6 @@ class Executor:
         data = _filtered(
             data, version.body.get("eventType"), float(threshold) if threshold else None
         )
-        _check_minimums(data.interactions, version.body.get("eventType"), threshold)
 
         def progress(stage: str, figures: Any) -> None:
             if self.store.get(version.arn) is None:
@@ -286,25 +281,3 @@ def _filtered(data: Any, event_type: str | None, threshold: float | None) -> Any
     from airctx.engine.training import filter_events
 
     return replace(data, interactions=filter_events(data.interactions, event_type, threshold))
-
-
-def _check_minimums(interactions: pd.DataFrame, event_type: str | None, threshold: Any) -> None:
-    which = []
-    if event_type:
-        which.append(f"eventType {event_type}")
-    if threshold:
-        which.append(f"eventValueThreshold {threshold}")
-    after = f" after filtering by {' and '.join(which)}" if which else ""
-    if len(interactions) < MIN_INTERACTIONS:
-        raise JobFailed(
-            f"There are {len(interactions)} interactions{after}; training needs at least "
-            f"{MIN_INTERACTIONS}. Import more data or relax the solution's event filters."
-        )
-    per_user = interactions.groupby("USER_ID").size()
-    users = int((per_user >= 2).sum())
-    if users < MIN_USERS_WITH_TWO:
-        raise JobFailed(
-            f"There are {users} users with at least 2 interactions{after}; training "
-            f"needs at least {MIN_USERS_WITH_TWO}."
-        )
-

@@ -43,7 +43,7 @@ class Project:
     def call(self, operation: str, resource: str | None = None, **params: Any) -> Any:
         """One control-plane call, with botocore errors turned into airctx errors."""
         log.debug("personalize %s %s", operation, resource or "")
-        method = getattr(self.personalize, _snake(operation))
+        method = getattr(self.personalize, snake(operation))
         with translate_errors(resource):
             return method(**params)
 
@@ -59,7 +59,7 @@ class Project:
     def describe(self, operation: str, key: str, arn_field: str, arn: str) -> Any:
         """The resource document, or None once it no longer exists."""
         try:
-            return getattr(self.personalize, _snake(operation))(**{arn_field: arn})[key]
+            return getattr(self.personalize, snake(operation))(**{arn_field: arn})[key]
         except self.personalize.exceptions.ResourceNotFoundException:
             return None
         except Exception as exc:
@@ -107,7 +107,8 @@ class Project:
         return str(found["datasetGroupArn"])
 
 
-def _snake(operation: str) -> str:
+def snake(operation: str) -> str:
+    """The boto3 method name of an API operation: CreateDatasetGroup -> create_dataset_group."""
     out = []
     for index, char in enumerate(operation):
         if char.isupper() and index:

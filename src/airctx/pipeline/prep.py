@@ -1,0 +1,44 @@
+"""prep-data: the configured input file becomes the Personalize CSVs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from airctx.config import Settings
+from airctx.data.prep import PrepReport, prepare
+from airctx.errors import DataError
+
+
+def prep_data(
+    settings: Settings,
+    input_path: Path | None = None,
+    input_format: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PrepReport:
+    """Read the input (default: ``data.input``) and write ``data.output_dir``."""
+    source = input_path or settings.data.input_path()
+    if not source.is_file():
+        hint = (
+            "set data.data_dir in the configuration, AIRCTX_DATA_DIR or --data-dir to the "
+            "folder holding it"
+            if input_path is None
+            else "check the path"
+        )
+        raise DataError(f"input file {source} does not exist; {hint}")
+
+    def rows_read(count: int) -> None:
+        if progress is not None:
+            progress(f"  {count:,} rows read")
+
+    return prepare(
+        source,
+        interactions=settings.interactions,
+        users=settings.datasets.get("USERS"),
+        output_dir=settings.data.output_dir,
+        input_format=input_format or settings.data.input_format,
+        event_type=settings.solution.event_type or "RATING",
+        residence_rule=settings.data.residence_rule,
+        chunk_rows=settings.data.chunk_rows,
+        progress=rows_read,
+    )

@@ -1,0 +1,70 @@
+"""status and metrics: what the project has on the backend, and how good it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airctx.pipeline.project import Project
+from airctx.pipeline.train import latest_version
+
+
+def status(project: Project) -> list[dict[str, Any]]:
+    """Every resource of the project, with its state and what it costs while idle."""
+    settings = project.settings
+    rows: list[dict[str, Any]] = []
+    for kind in settings.datasets:
+        found = project.find("ListSchemas", "schemas", "name", settings.schema_name(kind))
+        if found:
+            rows.append(_row("schema", found["name"], "-", found["schemaArn"]))
+    group = project.find("ListDatasetGroups", "datasetGroups", "name",
+                         settings.dataset_group_name)
+    if group is None:
+        return rows
+    group_arn = group["datasetGroupArn"]
+    rows.append(_row("dataset-group", group["name"], group["status"], group_arn))
+    for dataset in project.paginate("ListDatasets", "datasets", datasetGroupArn=group_arn):
+        rows.append(_row("dataset", dataset["name"], dataset["status"], dataset["datasetArn"]))
+        for job in project.paginate("ListDatasetImportJobs", "datasetImportJobs",
+                                    datasetArn=dataset["datasetArn"]):
+            rows.append(_row("import-job", job["jobName"], job["status"],
+                             job["datasetImportJobArn"]))
+    solutions: list[str] = []
+    for solution in project.paginate("ListSolutions", "solutions", datasetGroupArn=group_arn):
+        arn = solution["solutionArn"]
+        solutions.append(arn)
+        described = project.call("DescribeSolution", arn, solutionArn=arn)["solution"]
+        row = _row("solution", solution["name"], solution["status"], arn)
+        if described.get("performAutoTraining"):
+            row["cost"] = "auto-training: retrains weekly (billed on AWS)"
+        rows.append(row)
+        for version in project.paginate("ListSolutionVersions", "solutionVersions",
+                                        solutionArn=arn):
+            rows.append(_row("solution-version", version["solutionVersionArn"].rsplit("/", 1)[-1],
+                             version["status"], version["solutionVersionArn"]))
+    for campaign in project.paginate("ListCampaigns", "campaigns"):
+        arn = campaign["campaignArn"]
+        described = project.call("DescribeCampaign", arn, campaignArn=arn)["campaign"]
+        if not any(described["solutionVersionArn"].startswith(s + "/") for s in solutions):
+            continue
+        row = _row("campaign", campaign["name"], campaign["status"], arn)
+        if campaign["status"] == "ACTIVE":
+            row["cost"] = (f"minProvisionedTPS {described['minProvisionedTPS']} "
+                           "(billed per hour on AWS)")
+        rows.append(row)
+    for tracker in project.paginate("ListEventTrackers", "eventTrackers",
+                                    datasetGroupArn=group_arn):
+        rows.append(_row("event-tracker", tracker["name"], tracker["status"],
+                         tracker["eventTrackerArn"]))
+    for item in project.paginate("ListFilters", "Filters", datasetGroupArn=group_arn):
+        rows.append(_row("filter", item["name"], item["status"], item["filterArn"]))
+    return rows
+
+
+def _row(kind: str, name: str, state: str, arn: str) -> dict[str, Any]:
+    return {"type": kind, "name": name, "status": state, "arn": arn}
+
+
+def metrics(project: Project) -> dict[str, Any]:
+    version = latest_version(project)
+    answer = project.call("GetSolutionMetrics", version, solutionVersionArn=version)
+    return {"solutionVersionArn": version, "metrics": dict(answer["metrics"])}
