@@ -160,7 +160,7 @@ def _from_text(shape: Shape, text: str, where: str) -> object:
     except (ValueError, OverflowError) as exc:
         raise WireError(
             "SerializationException",
-            f"Cannot read the {where} value {text!r} as a {kind}.",
+            f"The {where} value {text!r} is not a valid {kind}.",
             400,
         ) from exc
     return text
