@@ -8,7 +8,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
@@ -77,10 +76,10 @@ def engine() -> FakeEngine:
 @pytest.fixture
 def make_client(
     no_aws_credentials: None, engine: FakeEngine
-) -> Iterator[Callable[[str], BaseClient]]:
-    clients: list[BaseClient] = []
+) -> Iterator[Callable[[str], Any]]:
+    clients: list[Any] = []
 
-    def make(service: str) -> BaseClient:
+    def make(service: str) -> Any:
         # A closed port and no retries: a call that escaped the hook fails at once.
         client = boto3.session.Session().client(
             service,
@@ -98,7 +97,7 @@ def make_client(
 
 
 def test_success_is_parsed_by_botocore(
-    make_client: Callable[[str], BaseClient],
+    make_client: Callable[[str], Any],
 ) -> None:
     personalize = make_client("personalize")
     arn = "arn:aws:personalize:us-east-1:000000000000:schema/s"
@@ -114,7 +113,7 @@ def test_success_is_parsed_by_botocore(
 
 
 def test_modelled_errors_raise_the_clients_exception_classes(
-    make_client: Callable[[str], BaseClient],
+    make_client: Callable[[str], Any],
 ) -> None:
     personalize = make_client("personalize")
 
@@ -130,7 +129,7 @@ def test_modelled_errors_raise_the_clients_exception_classes(
 
 
 def test_rest_json_services_work_the_same_way(
-    make_client: Callable[[str], BaseClient], engine: FakeEngine
+    make_client: Callable[[str], Any], engine: FakeEngine
 ) -> None:
     runtime = make_client("personalize-runtime")
 
@@ -156,7 +155,7 @@ def test_rest_json_services_work_the_same_way(
 
 
 def test_the_engine_receives_timestamps_as_epoch_seconds(
-    make_client: Callable[[str], BaseClient], engine: FakeEngine
+    make_client: Callable[[str], Any], engine: FakeEngine
 ) -> None:
     events = make_client("personalize-events")
     sent_at = dt.datetime(2024, 3, 5, 6, 7, 8, tzinfo=dt.UTC)
@@ -171,7 +170,7 @@ def test_the_engine_receives_timestamps_as_epoch_seconds(
 
 
 def test_parameter_validation_happens_before_the_engine(
-    make_client: Callable[[str], BaseClient], engine: FakeEngine
+    make_client: Callable[[str], Any], engine: FakeEngine
 ) -> None:
     personalize = make_client("personalize")
 
@@ -182,7 +181,7 @@ def test_parameter_validation_happens_before_the_engine(
 
 
 def test_operations_the_engine_lacks_say_so(
-    make_client: Callable[[str], BaseClient],
+    make_client: Callable[[str], Any],
 ) -> None:
     personalize = make_client("personalize")
 
@@ -196,7 +195,7 @@ def test_operations_the_engine_lacks_say_so(
 
 
 def test_engine_faults_reach_the_caller_unchanged(
-    make_client: Callable[[str], BaseClient], engine: FakeEngine
+    make_client: Callable[[str], Any], engine: FakeEngine
 ) -> None:
     def broken(params: dict[str, Any]) -> dict[str, Any]:
         raise KeyError("missing column")
@@ -209,7 +208,7 @@ def test_engine_faults_reach_the_caller_unchanged(
 
 
 def test_attaching_again_replaces_the_engine(
-    make_client: Callable[[str], BaseClient],
+    make_client: Callable[[str], Any],
 ) -> None:
     personalize = make_client("personalize")
     other = FakeEngine({"ListSchemas": lambda params: {"schemas": [{"name": "b"}]}})

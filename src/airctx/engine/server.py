@@ -131,8 +131,12 @@ class Server(ThreadingHTTPServer):
     @contextlib.contextmanager
     def running(self) -> Iterator[Server]:
         """Serve in a background thread until the block ends, then close."""
+        # A short poll keeps shutdown() prompt; idle polling costs next to nothing.
         thread = threading.Thread(
-            target=self.serve_forever, name="airctx-engine-http", daemon=True
+            target=self.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="airctx-engine-http",
+            daemon=True,
         )
         thread.start()
         try:
