@@ -193,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
         operation = "-"
         try:
             body = self._read_body(headers)
-            service, operation, response = self._dispatch(headers, body, service)
+            service, operation, response = self._dispatch(headers, body)
         except WireError as exc:
             response = encode_error(service, exc)
         except Exception:
@@ -220,8 +220,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _dispatch(
-        self, headers: Mapping[str, str], body: bytes, service: str
+        self, headers: Mapping[str, str], body: bytes
     ) -> tuple[str, str, WireResponse]:
+        """Verify, route, decode and answer; return service, operation, response."""
         verifier = self.server.verifier
         signed = (
             verifier.verify(self.command, self.path, headers, body)
