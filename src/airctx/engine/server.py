@@ -11,6 +11,9 @@ Authentication rules:
 - without them, the server only binds a loopback address and accepts requests
   signed or not, without checking signatures: anyone who can reach it is already on
   this machine. Binding any other address without credentials is refused.
+
+Each connection is served on its own thread, so ``engine.call`` may run
+concurrently; the engine is responsible for its own locking.
 """
 
 from __future__ import annotations
