@@ -396,7 +396,6 @@ def _chunks(
             path,
             sep=fmt.delimiter,
             encoding=fmt.encoding,
-            usecols=usecols,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -404,7 +403,9 @@ def _chunks(
         )
         with reader:
             for chunk in reader:
-                yield chunk.apply(lambda col: col.str.strip())
+                # All columns are parsed (not usecols) so that a row with extra
+                # fields is reported instead of silently shifting columns.
+                yield chunk[usecols].apply(lambda col: col.str.strip())
     except pd.errors.ParserError as exc:
         raise DataError(_parser_message(path, exc)) from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -472,8 +473,11 @@ def _timestamps(values: pd.Series, *, dates: bool) -> pd.Series:
     """Epoch seconds (float, NaN when unparseable) from dates or numeric strings."""
     if dates:
         parsed = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
-        seconds = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-        return seconds.astype("float64")
+        # Whole seconds whatever unit pandas inferred; NaT stays NaN.
+        seconds = pd.Series(np.nan, index=values.index)
+        valid = parsed.notna()
+        seconds[valid] = parsed[valid].dt.as_unit("s").astype("int64").astype(float)
+        return seconds
     return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
