@@ -1,0 +1,125 @@
+"""File handling shared by preparation and validation: sniffing and atomic writes."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import difflib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from airctx.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+DELIMITERS = (",", ";", "\t", "|")
+_UTF8_BOM = codecs.BOM_UTF8
+_SNIFF_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """How a delimited text file is encoded and laid out."""
+
+    encoding: str
+    delimiter: str
+    header: list[str]
+    warnings: tuple[str, ...] = ()
+
+
+def sniff(path: Path) -> TextFormat:
+    """Encoding, delimiter and header of ``path``.
+
+    Reads the file once in blocks (flat memory) to check it is UTF-8; a file that is
+    not is read as Latin-1, which decodes any byte, and a warning says where the first
+    non-UTF-8 byte is. Raises :class:`DataError` for a missing or empty file.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: the file does not exist")
+    encoding, warning = _detect_encoding(path)
+    warnings: tuple[str, ...] = (warning,) if warning else ()
+
+    with path.open(encoding=encoding, newline="") as handle:
+        first_line = handle.readline()
+    if not first_line.strip():
+        raise DataError(f"{path}: the file is empty (no header line)")
+
+    delimiter = max(DELIMITERS, key=first_line.count)
+    if first_line.count(delimiter) == 0:
+        delimiter = ","
+    if delimiter != ",":
+        warnings += (f"{path}: columns are separated by {delimiter!r}, not ','",)
+    header = [h.strip() for h in next(csv.reader([first_line], delimiter=delimiter))]
+    return TextFormat(encoding, delimiter, header, warnings)
+
+
+def _detect_encoding(path: Path) -> tuple[str, str | None]:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    with path.open("rb") as handle:
+        has_bom = handle.read(len(_UTF8_BOM)) == _UTF8_BOM
+        if not has_bom:
+            handle.seek(0)
+        while True:
+            block = handle.read(_SNIFF_BLOCK)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                line = lines_before + block[: max(exc.start, 0)].count(b"\n") + 1
+                message = (
+                    f"{path}: line {line}: not valid UTF-8, read as Latin-1 "
+                    "(re-save the file as UTF-8 if names look wrong)"
+                )
+                logger.warning("%s", message)
+                return "latin-1", message
+            if not block:
+                return ("utf-8-sig" if has_bom else "utf-8"), None
+            lines_before += block.count(b"\n")
+
+
+def missing_columns_message(
+    path: Path, header: Sequence[str], expected: Sequence[str], what: str
+) -> str:
+    """A message naming the missing columns, the expected ones and close matches."""
+    missing = [name for name in expected if name not in header]
+    lower = {h.lower(): h for h in header}
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+        if close:
+            hints.append(f"did you mean {lower[close[0]]!r} for {name!r}?")
+    message = (
+        f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} "
+        f"for {what}; "
+        f"expected {', '.join(expected)}; found {', '.join(header) or 'nothing'}"
+    )
+    return message + (" — " + " ".join(hints) if hints else "")
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, encoding: str = "utf-8") -> Iterator[TextIO]:
+    """Write ``path`` through a temporary file beside it, replacing it only on success.
+
+    On an exception the temporary file is removed and an existing ``path`` is left
+    untouched, so a failed run never leaves half a file where a good one was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise

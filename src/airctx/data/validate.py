@@ -1,0 +1,511 @@
+"""Check prepared CSVs against their schemas and Personalize's data minimums.
+
+Runs before anything is uploaded or imported, so that a bad file costs seconds, not
+a failed import job. Files are streamed in chunks; per-file state is one 64-bit hash
+per distinct user or item, and at most :data:`MAX_PROBLEMS_PER_RULE` problems are
+kept per rule (the rest are only counted), so a bad million-row file stays cheap.
+
+Line numbers are 1-based file lines with the header as line 1, assuming one record
+per line, which holds for Personalize-format CSVs (no multi-line fields).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from airctx.config import DatasetSpec
+from airctx.data.files import sniff
+from airctx.data.schema import ID_FIELDS, MAX_CATEGORICAL_CHARS, MAX_ID_CHARS
+from airctx.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+MIN_INTERACTIONS = 1000
+MIN_USERS_WITH_TWO = 25
+MAX_PROBLEMS_PER_RULE = 20
+MAX_SECONDS = 1e11
+_INTEGER_RE = r"^[+-]?\d+$"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file, and where."""
+
+    file: str
+    line: int | None
+    column: str | None
+    rule: str
+    message: str
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line is not None else "")
+        column = f" [{self.column}]" if self.column else ""
+        return f"{where}{column}: {self.severity}: {self.message} ({self.rule})"
+
+
+@dataclass
+class ValidationSummary:
+    """Counts that tell whether the data can train a model."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    users: int = 0
+    items: int = 0
+    users_with_2plus: int = 0
+    interactions_after_filters: int = 0
+    events_per_context: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ValidationReport:
+    """Every problem found (capped per rule), their full counts and the summary."""
+
+    problems: list[Problem] = field(default_factory=list)
+    problem_counts: dict[str, int] = field(default_factory=dict)
+    error_count: int = 0
+    warning_count: int = 0
+    summary: ValidationSummary = field(default_factory=ValidationSummary)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def add(self, problem: Problem) -> None:
+        """Record ``problem``; beyond the per-rule cap it is only counted."""
+        key = f"{problem.severity}:{problem.rule}"
+        count = self.problem_counts.get(key, 0)
+        self.problem_counts[key] = count + 1
+        if problem.severity == "error":
+            self.error_count += 1
+        else:
+            self.warning_count += 1
+        if count < MAX_PROBLEMS_PER_RULE:
+            self.problems.append(problem)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values."""
+        return {
+            "ok": self.ok,
+            "error_count": self.error_count,
+            "warning_count": self.warning_count,
+            "problem_counts": dict(self.problem_counts),
+            "problems": [asdict(p) for p in self.problems],
+            "summary": asdict(self.summary),
+        }
+
+
+class _Checker:
+    """Row checks of one file, adding problems to the report."""
+
+    def __init__(self, path: Path, report: ValidationReport) -> None:
+        self.path = path
+        self.name = str(path)
+        self.report = report
+
+    def problem(
+        self,
+        rule: str,
+        message: str,
+        *,
+        line: int | None = None,
+        column: str | None = None,
+        severity: str = "error",
+    ) -> None:
+        self.report.add(Problem(self.name, line, column, rule, message, severity))
+
+    def rows(
+        self,
+        mask: pd.Series,
+        values: pd.Series,
+        rule: str,
+        column: str | None,
+        describe: Callable[[str], str],
+        severity: str = "error",
+    ) -> None:
+        """Add one problem per flagged row (the index holds file line numbers).
+
+        Messages are built only for the problems kept under the per-rule cap.
+        """
+        flagged = int(mask.sum())
+        if not flagged:
+            return
+        key = f"{severity}:{rule}"
+        room = max(MAX_PROBLEMS_PER_RULE - self.report.problem_counts.get(key, 0), 0)
+        shown = mask[mask].index[:room]
+        for line in shown.tolist():
+            self.problem(
+                rule,
+                describe(str(values.at[line])),
+                line=line,
+                column=column,
+                severity=severity,
+            )
+        rest = flagged - len(shown)
+        if rest:
+            self.report.problem_counts[key] = (
+                self.report.problem_counts.get(key, 0) + rest
+            )
+            if severity == "error":
+                self.report.error_count += rest
+            else:
+                self.report.warning_count += rest
+
+
+def validate_files(
+    files: Mapping[str, Path],
+    specs: Mapping[str, DatasetSpec],
+    *,
+    event_type: str | None,
+    event_value_threshold: float | None,
+    chunk_rows: int = 50_000,
+) -> ValidationReport:
+    """Validate the prepared CSVs (keyed by dataset kind) against their specs.
+
+    ``event_type`` and ``event_value_threshold`` are the training filters: the
+    minimum interaction counts apply to what is left after them.
+    """
+    report = ValidationReport()
+    if "INTERACTIONS" not in files:
+        report.add(
+            Problem("-", None, None, "missing_file", "no interactions file was given")
+        )
+    unknown = sorted(set(files) - {"INTERACTIONS", "USERS", "ITEMS"})
+    for kind in unknown:
+        report.add(
+            Problem(
+                str(files[kind]),
+                None,
+                None,
+                "unknown_kind",
+                f"{kind} is not a dataset kind",
+            )
+        )
+
+    user_hashes: set[int] = set()
+    item_hashes: set[int] = set()
+    if "INTERACTIONS" in files:
+        spec = _spec_for("INTERACTIONS", files, specs, report)
+        if spec is not None:
+            _validate_interactions(
+                files["INTERACTIONS"],
+                spec,
+                report,
+                event_type,
+                event_value_threshold,
+                chunk_rows,
+                user_hashes,
+                item_hashes,
+            )
+    for kind, id_field, interacting in (
+        ("USERS", "USER_ID", user_hashes),
+        ("ITEMS", "ITEM_ID", item_hashes),
+    ):
+        if kind in files:
+            spec = _spec_for(kind, files, specs, report)
+            if spec is not None:
+                _validate_entities(
+                    files[kind],
+                    spec,
+                    report,
+                    id_field,
+                    interacting,
+                    chunk_rows,
+                    check_usage="INTERACTIONS" in files,
+                )
+    logger.info(
+        "validated %d file(s): %d error(s), %d warning(s)",
+        len(files),
+        report.error_count,
+        report.warning_count,
+    )
+    return report
+
+
+def _spec_for(
+    kind: str,
+    files: Mapping[str, Path],
+    specs: Mapping[str, DatasetSpec],
+    report: ValidationReport,
+) -> DatasetSpec | None:
+    spec = specs.get(kind)
+    if spec is None:
+        report.add(
+            Problem(
+                str(files[kind]),
+                None,
+                None,
+                "no_schema",
+                f"no {kind.lower()} schema is configured for this file",
+            )
+        )
+    return spec
+
+
+def _validate_interactions(
+    path: Path,
+    spec: DatasetSpec,
+    report: ValidationReport,
+    event_type: str | None,
+    threshold: float | None,
+    chunk_rows: int,
+    user_hashes: set[int],
+    item_hashes: set[int],
+) -> None:
+    check = _Checker(path, report)
+    if event_type is not None and spec.get("EVENT_TYPE") is None:
+        check.problem(
+            "filter",
+            f"event type {event_type!r} is set but the schema has "
+            "no EVENT_TYPE field; no event is filtered",
+            severity="warning",
+        )
+        event_type = None
+    if threshold is not None and spec.get("EVENT_VALUE") is None:
+        check.problem(
+            "filter",
+            "an event value threshold is set but the schema has no "
+            "EVENT_VALUE field; no event is filtered",
+            severity="warning",
+        )
+        threshold = None
+
+    context = spec.context_fields[0] if spec.context_fields else None
+    per_user: Counter[int] = Counter()
+    per_context: Counter[str] = Counter()
+    summary = report.summary
+    rows = 0
+    for chunk, valid in _checked_chunks(path, spec, check, chunk_rows):
+        rows += len(chunk)
+        good = chunk[valid]
+        user_hashes.update(_hashes(good["USER_ID"]))
+        item_hashes.update(_hashes(good["ITEM_ID"]))
+        if context is not None:
+            per_context.update(good[context])
+
+        kept = pd.Series(True, index=good.index)
+        if event_type is not None:
+            kept &= good["EVENT_TYPE"] == event_type
+        if threshold is not None:
+            kept &= pd.to_numeric(good["EVENT_VALUE"], errors="coerce") >= threshold
+        summary.interactions_after_filters += int(kept.sum())
+        per_user.update(_hashes(good.loc[kept, "USER_ID"]))
+
+    summary.rows["INTERACTIONS"] = rows
+    summary.users = len(user_hashes)
+    summary.items = len(item_hashes)
+    summary.users_with_2plus = sum(1 for n in per_user.values() if n >= 2)
+    summary.events_per_context = dict(per_context.most_common())
+
+    filters = _filters_text(event_type, threshold)
+    if summary.interactions_after_filters < MIN_INTERACTIONS:
+        check.problem(
+            "min_interactions",
+            f"{summary.interactions_after_filters} valid interactions{filters}; "
+            f"Personalize needs at least {MIN_INTERACTIONS}",
+        )
+    if summary.users_with_2plus < MIN_USERS_WITH_TWO:
+        check.problem(
+            "min_users",
+            f"{summary.users_with_2plus} users have 2 or more valid interactions"
+            f"{filters}; Personalize needs at least {MIN_USERS_WITH_TWO}",
+        )
+
+
+def _filters_text(event_type: str | None, threshold: float | None) -> str:
+    parts = []
+    if event_type is not None:
+        parts.append(f"event type {event_type!r}")
+    if threshold is not None:
+        parts.append(f"event value >= {threshold:g}")
+    return f" after filtering on {' and '.join(parts)}" if parts else ""
+
+
+def _validate_entities(
+    path: Path,
+    spec: DatasetSpec,
+    report: ValidationReport,
+    id_field: str,
+    interacting: set[int],
+    chunk_rows: int,
+    *,
+    check_usage: bool,
+) -> None:
+    check = _Checker(path, report)
+    seen: set[int] = set()
+    rows = 0
+    noun = "user" if id_field == "USER_ID" else "item"
+    for chunk, valid in _checked_chunks(path, spec, check, chunk_rows):
+        rows += len(chunk)
+        ids = chunk.loc[valid, id_field]
+        hashes = _hashes(ids)
+        duplicate = np.zeros(len(hashes), dtype=bool)
+        for i, h in enumerate(hashes):
+            duplicate[i] = h in seen
+            seen.add(h)
+        dup_mask = pd.Series(False, index=chunk.index)
+        dup_mask[ids.index] = duplicate
+        check.rows(
+            dup_mask,
+            chunk[id_field],
+            "duplicate_id",
+            id_field,
+            lambda v: f"{id_field} {v!r} appears more than once",
+            "warning",
+        )
+        if check_usage:
+            unused = pd.Series(False, index=chunk.index)
+            unused[ids.index] = np.array([h not in interacting for h in hashes])
+            check.rows(
+                unused,
+                chunk[id_field],
+                f"unused_{noun}",
+                id_field,
+                lambda v: f"{noun} {v!r} has no interactions",
+                "warning",
+            )
+    report.summary.rows[spec.kind] = rows
+
+
+def _hashes(values: pd.Series) -> list[int]:
+    if values.empty:
+        return []
+    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy()
+    return [int(h) for h in hashed.tolist()]
+
+
+def _checked_chunks(
+    path: Path, spec: DatasetSpec, check: _Checker, chunk_rows: int
+) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
+    """Chunks of the file, indexed by file line, and the rows without errors.
+
+    Yields nothing when the file cannot be read or its header does not hold every
+    schema field; the problem is in the report.
+    """
+    try:
+        fmt = sniff(path)
+    except DataError as exc:
+        check.problem("file", str(exc))
+        return
+    for warning in fmt.warnings:
+        check.problem("encoding", warning, severity="warning")
+    if fmt.delimiter != ",":
+        check.problem(
+            "delimiter",
+            f"columns are separated by {fmt.delimiter!r}; "
+            "Personalize reads comma-separated files",
+            line=1,
+        )
+        return
+    if fmt.header != spec.names:
+        missing = [n for n in spec.names if n not in fmt.header]
+        detail = (
+            f"missing {', '.join(missing)}"
+            if missing
+            else "same columns in a different order"
+        )
+        check.problem(
+            "header",
+            f"header is {','.join(fmt.header)}; the {spec.kind.lower()} schema "
+            f"expects {','.join(spec.names)} in this order ({detail})",
+            line=1,
+        )
+        if missing:
+            return
+
+    first_line = 2
+    try:
+        reader = pd.read_csv(
+            path,
+            encoding=fmt.encoding,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            chunksize=chunk_rows,
+        )
+        with reader:
+            for chunk in reader:
+                chunk.index = pd.RangeIndex(first_line, first_line + len(chunk))
+                first_line += len(chunk)
+                yield chunk, _check_rows(chunk, spec, check)
+    except pd.errors.ParserError as exc:
+        check.problem("csv", f"malformed CSV: {str(exc).strip()}")
+
+
+def _check_rows(chunk: pd.DataFrame, spec: DatasetSpec, check: _Checker) -> pd.Series:
+    """Add a problem per broken rule and return the rows that broke none."""
+    valid = pd.Series(True, index=chunk.index)
+
+    def flag(
+        mask: pd.Series, name: str, rule: str, describe: Callable[[str], str]
+    ) -> None:
+        nonlocal valid
+        check.rows(mask, chunk[name], rule, name, describe)
+        valid &= ~mask
+
+    for f in spec.fields:
+        values = chunk[f.name]
+        present = values.str.strip() != ""
+        if not f.nullable:
+            flag(~present, f.name, "required", lambda _v: "value is required")
+        if f.type in ("long", "int"):
+            bad = present & ~values.str.strip().str.match(_INTEGER_RE)
+            flag(bad, f.name, "type", _not_a(f.type))
+        elif f.type in ("float", "double"):
+            numbers = pd.to_numeric(values.where(present, "0"), errors="coerce")
+            bad = present & ~np.isfinite(numbers.astype("float64"))
+            flag(bad, f.name, "type", _not_a(f.type))
+        elif f.type == "boolean":
+            bad = present & ~values.str.strip().str.lower().isin(("true", "false"))
+            flag(bad, f.name, "type", lambda v: f"{v!r} is not true/false")
+
+        if f.name == "TIMESTAMP" and spec.kind == "INTERACTIONS":
+            stamps = pd.to_numeric(values.where(present, "0"), errors="coerce")
+            flag(
+                stamps > MAX_SECONDS,
+                f.name,
+                "timestamp_seconds",
+                lambda v: (
+                    f"{v} looks like milliseconds; TIMESTAMP must be epoch seconds"
+                ),
+            )
+        if f.name in ID_FIELDS and f.type == "string":
+            flag(
+                values.str.len() > MAX_ID_CHARS,
+                f.name,
+                "id_length",
+                lambda v: f"id of {len(v)} characters; the limit is {MAX_ID_CHARS}",
+            )
+        elif f.categorical:
+            flag(
+                values.str.len() > MAX_CATEGORICAL_CHARS,
+                f.name,
+                "categorical_length",
+                lambda v: (
+                    f"categorical value of {len(v)} characters; the limit is "
+                    f"{MAX_CATEGORICAL_CHARS}"
+                ),
+            )
+    return valid
+
+
+def _not_a(type_name: str) -> Callable[[str], str]:
+    def describe(value: str) -> str:
+        return f"{value!r} is not a {type_name}"
+
+    return describe

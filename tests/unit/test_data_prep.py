@@ -1,0 +1,482 @@
+"""Preparing Personalize CSVs from raw Skytrax and Personalize-format inputs."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from airctx.config import DatasetSpec, FieldSpec
+from airctx.data.files import atomic_write
+from airctx.data.prep import SKYTRAX_COLUMNS, PrepReport, prepare
+from airctx.errors import DataError
+
+INTERACTIONS = DatasetSpec(
+    "INTERACTIONS",
+    (
+        FieldSpec("USER_ID"),
+        FieldSpec("ITEM_ID"),
+        FieldSpec("TIMESTAMP", "long"),
+        FieldSpec("CABIN_TYPE", categorical=True, context=True),
+        FieldSpec("EVENT_TYPE"),
+        FieldSpec("EVENT_VALUE", "float"),
+    ),
+)
+USERS = DatasetSpec(
+    "USERS", (FieldSpec("USER_ID"), FieldSpec("USER_RESIDENCE", categorical=True))
+)
+SKYTRAX_HEADER = (
+    "airline_name,link,title,author,author_country,date,content,aircraft,"
+    "type_traveller,cabin_flown,route,overall_rating,seat_comfort_rating,"
+    "cabin_staff_rating,food_beverages_rating,inflight_entertainment_rating,"
+    "ground_service_rating,wifi_connectivity_rating,value_money_rating,recommended"
+)
+
+
+def skytrax_row(
+    airline: str = "flybe",
+    author: str = "Ann Lee",
+    country: str = "Belgium",
+    date: str = "2012-09-05",
+    cabin: str = "Economy",
+    rating: str = "8",
+    content: str = "Fine flight.",
+) -> str:
+    fields = [
+        f'"{airline}"', f'"/airline-reviews/{airline}"', '"review"', f'"{author}"',
+        f'"{country}"' if country != "NA" else "NA", f'"{date}"', f'"{content}"',
+        "NA", "NA", f'"{cabin}"' if cabin != "NA" else "NA", "NA", rating,
+        "NA", "NA", "NA", "NA", "NA", "NA", "4", "1",
+    ]  # fmt: skip
+    return ",".join(fields)
+
+
+def write(
+    path: Path, lines: list[str], newline: str = "\n", enc: str = "utf-8"
+) -> Path:
+    path.write_bytes((newline.join(lines) + newline).encode(enc))
+    return path
+
+
+def run(
+    input_path: Path, out: Path, users: DatasetSpec | None = USERS, **kw: Any
+) -> PrepReport:
+    return prepare(
+        input_path, interactions=INTERACTIONS, users=users, output_dir=out, **kw
+    )
+
+
+def read_out(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def test_skytrax_mapping(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "airline.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(author="Ann Lee", date="2015-03-17", cabin="First Class"),
+            skytrax_row(airline="klm", author="Bo Ng", country="Japan", rating="3"),
+        ],
+    )
+    report = run(src, tmp_path / "out", event_type="REVIEW")
+    frame = read_out(tmp_path / "out" / "interactions.csv")
+    assert list(frame.columns) == INTERACTIONS.names
+    assert frame.to_dict("records")[0] == {
+        "USER_ID": "AnnLee",
+        "ITEM_ID": "flybe",
+        "TIMESTAMP": "1426550400",  # 2015-03-17T00:00:00Z
+        "CABIN_TYPE": "First Class",
+        "EVENT_TYPE": "REVIEW",
+        "EVENT_VALUE": "8.0",
+    }
+    users = read_out(tmp_path / "out" / "users.csv")
+    assert users.to_dict("records") == [
+        {"USER_ID": "AnnLee", "USER_RESIDENCE": "Belgium"},
+        {"USER_ID": "BoNg", "USER_RESIDENCE": "Japan"},
+    ]
+    assert report.rows_read == 2
+    assert report.interactions_written == 2
+    assert report.users_written == 2
+    assert report.events_per_context == {"First Class": 1, "Economy": 1}
+    assert report.input_format == "skytrax"
+    assert report.as_dict()["users_path"] == str(tmp_path / "out" / "users.csv")
+
+
+def test_timestamp_does_not_depend_on_local_timezone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
+    time.tzset()
+    try:
+        src = write(
+            tmp_path / "a.csv", [SKYTRAX_HEADER, skytrax_row(date="2015-03-17")]
+        )
+        run(src, tmp_path / "out")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    frame = read_out(tmp_path / "out" / "interactions.csv")
+    assert frame["TIMESTAMP"].tolist() == ["1426550400"]
+
+
+def test_cleaning_rules_are_counted_per_reason(tmp_path: Path) -> None:
+    long_name = "x" * 300
+    src = write(
+        tmp_path / "airline.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(author="Keep Me"),
+            skytrax_row(author="NA"),
+            skytrax_row(airline="NA"),
+            skytrax_row(cabin="NA"),
+            skytrax_row(rating="NA"),
+            skytrax_row(rating='"n/a"'),
+            skytrax_row(date="0000-00-00"),
+            skytrax_row(date="1970-01-01"),
+            skytrax_row(date="2999-01-01"),
+            skytrax_row(author=long_name),
+            skytrax_row(cabin="C" * 1001),
+            skytrax_row(author="Keep Me"),  # duplicate of the first row
+        ],
+    )
+    report = run(src, tmp_path / "out")
+    assert report.dropped == {
+        "USER_ID: missing": 1,
+        "USER_ID: longer than 256": 1,
+        "ITEM_ID: missing": 1,
+        "TIMESTAMP: unparseable": 1,
+        "TIMESTAMP: not after 1970-01-01": 1,
+        "TIMESTAMP: in the future": 1,
+        "CABIN_TYPE: missing": 1,
+        "CABIN_TYPE: longer than 1000": 1,
+        "EVENT_VALUE: missing": 1,
+        "EVENT_VALUE: unparseable": 1,
+        "duplicate event": 1,
+    }
+    assert report.rows_read == 12
+    assert report.interactions_written == 1
+    frame = read_out(tmp_path / "out" / "interactions.csv")
+    assert frame["USER_ID"].tolist() == ["KeepMe"]
+
+
+def test_duplicates_are_found_across_chunks(tmp_path: Path) -> None:
+    rows = [
+        skytrax_row(author=f"User {i % 3}", date="2014-01-0" + str(1 + i % 3))
+        for i in range(9)
+    ]
+    src = write(tmp_path / "a.csv", [SKYTRAX_HEADER, *rows])
+    report = run(src, tmp_path / "out", chunk_rows=2)
+    assert report.interactions_written == 3
+    assert report.dropped == {"duplicate event": 6}
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"), [("latest", "Spain"), ("most_frequent", "France")]
+)
+def test_residence_rule_and_conflicts(tmp_path: Path, rule: str, expected: str) -> None:
+    src = write(
+        tmp_path / "a.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(airline="a", country="France", date="2010-01-01"),
+            skytrax_row(airline="b", country="France", date="2011-01-01"),
+            skytrax_row(airline="c", country="Spain", date="2013-01-01"),
+            skytrax_row(airline="d", country="NA", date="2014-01-01"),
+            skytrax_row(airline="e", author="Bo Ng", country="Peru"),
+        ],
+    )
+    report = run(src, tmp_path / "out", residence_rule=rule, chunk_rows=2)
+    users = read_out(tmp_path / "out" / "users.csv").set_index("USER_ID")
+    assert users.loc["AnnLee", "USER_RESIDENCE"] == expected
+    assert users.loc["BoNg", "USER_RESIDENCE"] == "Peru"
+    assert report.residence_conflicts == 1
+    assert report.residence_conflict_examples == ["AnnLee: France, Spain"]
+
+
+def test_names_collapsing_to_one_user_id_are_reported(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "a.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(airline="a", author="Jo Ann Lee"),
+            skytrax_row(airline="b", author="JoAnn Lee"),
+            skytrax_row(airline="c", author="JoAnn Lee"),
+        ],
+    )
+    report = run(src, tmp_path / "out")
+    assert report.collapsed_names == 1
+    assert report.collapsed_name_examples == [
+        "'Jo Ann Lee' and 'JoAnn Lee' both become USER_ID 'JoAnnLee'"
+    ]
+
+
+def test_users_only_for_users_with_written_interactions(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "a.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(author="Ann Lee"),
+            skytrax_row(author="No Rating", rating="NA"),
+            skytrax_row(author="No Country", country="NA"),
+        ],
+    )
+    report = run(src, tmp_path / "out")
+    users = read_out(tmp_path / "out" / "users.csv")
+    assert users["USER_ID"].tolist() == ["AnnLee"]
+    assert report.users_dropped == {"USER_RESIDENCE: missing": 1}
+
+
+def test_no_users_file_without_users_spec(tmp_path: Path) -> None:
+    src = write(tmp_path / "a.csv", [SKYTRAX_HEADER, skytrax_row()])
+    report = run(src, tmp_path / "out", users=None)
+    assert report.users_path is None
+    assert not (tmp_path / "out" / "users.csv").exists()
+
+
+def test_quoted_newline_crlf_and_bom(tmp_path: Path) -> None:
+    src = tmp_path / "a.csv"
+    lines = [
+        SKYTRAX_HEADER,
+        skytrax_row(content="first line\r\nsecond line, with comma"),
+        skytrax_row(author="Bo Ng"),
+    ]
+    src.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    report = run(src, tmp_path / "out")
+    assert report.interactions_written == 2
+    assert report.encoding == "utf-8-sig"
+    assert b"\r" not in (tmp_path / "out" / "interactions.csv").read_bytes()
+
+
+def test_latin1_input_falls_back_with_a_warning(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "a.csv",
+        [SKYTRAX_HEADER, skytrax_row(), skytrax_row(author="José Núñez")],
+        enc="latin-1",
+    )
+    report = run(src, tmp_path / "out")
+    assert report.encoding == "latin-1"
+    assert report.warnings and "line 3: not valid UTF-8" in report.warnings[0]
+    frame = read_out(tmp_path / "out" / "interactions.csv")
+    assert "JoséNúñez" in frame["USER_ID"].tolist()
+
+
+def test_semicolon_delimiter_is_detected(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "a.csv",
+        [
+            "USER_ID;ITEM_ID;TIMESTAMP;CABIN_TYPE;EVENT_VALUE",
+            "u1;i1;1400000000;Economy;7",
+            "u2;i1;1400000001;Economy;8",
+        ],
+    )
+    report = run(src, tmp_path / "out", users=None)
+    assert report.interactions_written == 2
+    assert any("';'" in w for w in report.warnings)
+
+
+def test_personalize_format_is_reordered_and_normalised(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "ITEM_ID,USER_ID,TIMESTAMP,CABIN_TYPE,EVENT_VALUE,EVENT_TYPE,EXTRA",
+            "-29,812,1428624000,Economy,7,RATING,x",
+            "-29,813,1428624000.0,Business Class,10.0,RATING,y",
+            "-29,814,1428624000000,Economy,5,RATING,z",
+            "-29,815,0,Economy,5,RATING,z",
+        ],
+    )
+    report = run(src, tmp_path / "out", users=USERS)
+    frame = read_out(tmp_path / "out" / "interactions.csv")
+    assert list(frame.columns) == INTERACTIONS.names
+    assert frame.values.tolist() == [
+        ["812", "-29", "1428624000", "Economy", "RATING", "7.0"],
+        ["813", "-29", "1428624000", "Business Class", "RATING", "10.0"],
+    ]
+    assert report.input_format == "personalize"
+    assert report.dropped == {
+        "TIMESTAMP: looks like milliseconds, not seconds": 1,
+        "TIMESTAMP: not after 1970-01-01": 1,
+    }
+    assert report.users_path is None  # no users input was given
+    assert any("EXTRA" in w for w in report.warnings)
+
+
+def test_personalize_format_with_users_input(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,1400000000,Economy,RATING,7",
+        ],
+    )
+    users_in = write(
+        tmp_path / "users_in.csv",
+        ["USER_RESIDENCE,USER_ID", "Peru,u1", "Chile,u2", "Peru,u2", ",u3"],
+    )
+    report = run(src, tmp_path / "out", users_input=users_in)
+    users = read_out(tmp_path / "out" / "users.csv")
+    assert users.values.tolist() == [["u1", "Peru"], ["u2", "Peru"]]
+    assert report.residence_conflicts == 1
+    assert report.users_dropped == {"USER_RESIDENCE: missing": 1}
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            SKYTRAX_HEADER.replace("author,", "authr,"),
+            "missing column(s) 'author' for a Skytrax airline.csv; expected",
+        ),
+        (
+            SKYTRAX_HEADER.replace("cabin_flown", "cabin"),
+            "did you mean 'cabin' for 'cabin_flown'?",
+        ),
+        (
+            "user_id,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_VALUE",
+            "did you mean 'user_id' for 'USER_ID'?",
+        ),
+    ],
+    ids=["misspelled-author", "renamed-cabin", "lowercase-user-id"],
+)
+def test_missing_column_names_it_and_suggests(
+    tmp_path: Path, header: str, expected: str
+) -> None:
+    src = write(tmp_path / "a.csv", [header])
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out")
+    assert str(src) in str(info.value)
+    assert "line 1" in str(info.value)
+    assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf"], ids=repr)
+def test_empty_file(tmp_path: Path, content: bytes) -> None:
+    src = tmp_path / "empty.csv"
+    src.write_bytes(content)
+    with pytest.raises(DataError, match="the file is empty"):
+        run(src, tmp_path / "out")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        run(tmp_path / "nope.csv", tmp_path / "out")
+
+
+def test_malformed_row_names_the_line(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "a.csv", [SKYTRAX_HEADER, skytrax_row(), skytrax_row() + ',"extra"']
+    )
+    with pytest.raises(DataError, match=r"line 3: malformed CSV row"):
+        run(src, tmp_path / "out")
+
+
+def test_a_failed_run_keeps_the_previous_good_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    good = write(tmp_path / "good.csv", [SKYTRAX_HEADER, skytrax_row()])
+    run(good, out)
+    before = (out / "interactions.csv").read_bytes(), (out / "users.csv").read_bytes()
+
+    bad = write(
+        tmp_path / "bad.csv",
+        [
+            SKYTRAX_HEADER,
+            *[skytrax_row(author=f"U {i}") for i in range(6)],
+            skytrax_row() + ',"extra"',
+        ],
+    )
+    with pytest.raises(DataError):
+        run(bad, out, chunk_rows=2)
+    after = (out / "interactions.csv").read_bytes(), (out / "users.csv").read_bytes()
+    assert after == before
+    assert sorted(p.name for p in out.iterdir()) == ["interactions.csv", "users.csv"]
+
+
+def test_nothing_survives_cleaning_is_an_error(tmp_path: Path) -> None:
+    src = write(tmp_path / "a.csv", [SKYTRAX_HEADER, skytrax_row(rating="NA")])
+    with pytest.raises(
+        DataError, match=r"no interaction survived.*EVENT_VALUE: missing"
+    ):
+        run(src, tmp_path / "out")
+    assert not (tmp_path / "out" / "interactions.csv").exists()
+
+
+def test_skytrax_cannot_fill_unknown_fields(tmp_path: Path) -> None:
+    spec = DatasetSpec("INTERACTIONS", (*INTERACTIONS.fields, FieldSpec("DEVICE")))
+    src = write(tmp_path / "a.csv", [SKYTRAX_HEADER, skytrax_row()])
+    with pytest.raises(DataError, match=r"cannot fill interactions field\(s\) DEVICE"):
+        prepare(
+            src,
+            interactions=spec,
+            users=None,
+            output_dir=tmp_path / "o",
+            input_format="skytrax",
+        )
+
+
+def test_progress_reports_rows_read(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "a.csv",
+        [SKYTRAX_HEADER, *[skytrax_row(author=f"U {i}") for i in range(5)]],
+    )
+    seen: list[int] = []
+    run(src, tmp_path / "out", chunk_rows=2, progress=seen.append)
+    assert seen == [2, 4, 5]
+
+
+def test_atomic_write_removes_its_temp_file_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "f.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as handle:
+        handle.write("new")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["f.csv"]
+
+
+def test_reader_mapping_is_the_only_skytrax_knowledge() -> None:
+    assert set(SKYTRAX_COLUMNS) == {
+        "user",
+        "item",
+        "timestamp",
+        "context",
+        "event_value",
+        "user_metadata",
+    }
+
+
+def _real_sample() -> Path | None:
+    candidates = [Path("/work/shared/data/skytrax/raw-sample/airline.csv")]
+    if os.environ.get("AIRCTX_DATA_DIR"):
+        candidates.insert(
+            0, Path(os.environ["AIRCTX_DATA_DIR"]) / "raw-sample/airline.csv"
+        )
+    return next((p for p in candidates if p.is_file()), None)
+
+
+@pytest.mark.realdata
+def test_real_raw_sample(tmp_path: Path) -> None:
+    sample = _real_sample()
+    if sample is None:
+        pytest.skip("the Skytrax raw sample is absent (set AIRCTX_DATA_DIR)")
+    report = run(sample, tmp_path / "out")
+    raw = pd.read_csv(sample, dtype=str, keep_default_na=False)
+    usable = raw[(raw["cabin_flown"] != "NA") & (raw["overall_rating"] != "NA")]
+    # Every row with a cabin and a rating survives, except exact duplicate reviews.
+    assert report.interactions_written + report.dropped.get(
+        "duplicate event", 0
+    ) == len(usable)
+    assert report.rows_read == len(raw)
+    assert set(report.events_per_context) == {
+        "Economy",
+        "Business Class",
+        "Premium Economy",
+        "First Class",
+    }
+    frame = read_out(tmp_path / "out" / "interactions.csv")
+    assert list(frame.columns) == INTERACTIONS.names
+    assert report.users_written > 1000

@@ -1,0 +1,242 @@
+"""Validation of prepared CSVs against schemas and Personalize's minimums."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airctx.config import DatasetSpec, FieldSpec
+from airctx.data.validate import (
+    MAX_PROBLEMS_PER_RULE,
+    Problem,
+    ValidationReport,
+    validate_files,
+)
+
+INTERACTIONS = DatasetSpec(
+    "INTERACTIONS",
+    (
+        FieldSpec("USER_ID"),
+        FieldSpec("ITEM_ID"),
+        FieldSpec("TIMESTAMP", "long"),
+        FieldSpec("CABIN_TYPE", categorical=True, context=True),
+        FieldSpec("EVENT_TYPE"),
+        FieldSpec("EVENT_VALUE", "float"),
+    ),
+)
+USERS = DatasetSpec(
+    "USERS", (FieldSpec("USER_ID"), FieldSpec("USER_RESIDENCE", categorical=True))
+)
+SPECS = {"INTERACTIONS": INTERACTIONS, "USERS": USERS}
+HEADER = "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE"
+
+
+def good_rows(n_users: int = 40, per_user: int = 30) -> list[str]:
+    """``n_users * per_user`` valid interactions, ratings cycling 1-10."""
+    return [
+        f"u{u},i{(u + k) % 50},{1400000000 + k},"
+        f"{'Economy' if k % 3 else 'First Class'},RATING,{1 + k % 10}"
+        for u in range(n_users)
+        for k in range(per_user)
+    ]
+
+
+def write(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def validate(tmp_path: Path, rows: list[str]) -> ValidationReport:
+    files = {"INTERACTIONS": write(tmp_path / "i.csv", HEADER, rows)}
+    return validate_files(
+        files,
+        SPECS,
+        event_type="RATING",
+        event_value_threshold=None,
+    )
+
+
+def test_good_files_pass_with_summary(tmp_path: Path) -> None:
+    files = {
+        "INTERACTIONS": write(tmp_path / "i.csv", HEADER, good_rows()),
+        "USERS": write(
+            tmp_path / "u.csv",
+            "USER_ID,USER_RESIDENCE",
+            [f"u{u},Peru" for u in range(40)],
+        ),
+    }
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None
+    )
+    assert report.ok, report.problems
+    assert report.problems == []
+    summary = report.summary
+    assert summary.rows == {"INTERACTIONS": 1200, "USERS": 40}
+    assert summary.users == 40
+    assert summary.items == 50
+    assert summary.users_with_2plus == 40
+    assert summary.interactions_after_filters == 1200
+    assert summary.events_per_context == {"Economy": 800, "First Class": 400}
+    json.dumps(report.as_dict())  # JSON-ready
+
+
+def test_threshold_and_event_type_filters_apply_to_minimums(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[9] = rows[9].replace("RATING", "CLICK")  # a rating of 10
+    report = validate_files(
+        {"INTERACTIONS": write(tmp_path / "i.csv", HEADER, rows)},
+        SPECS,
+        event_type="RATING",
+        event_value_threshold=6,
+    )
+    # ratings cycle 1..10: 5 of 10 are >= 6; one RATING row became CLICK
+    assert report.summary.interactions_after_filters == 599
+    assert [p.rule for p in report.errors] == ["min_interactions"]
+    assert "after filtering on event type 'RATING' and event value >= 6" in (
+        report.errors[0].message
+    )
+
+
+def test_too_few_users_with_two_interactions(tmp_path: Path) -> None:
+    rows = good_rows(n_users=24, per_user=50)
+    report = validate_files(
+        {"INTERACTIONS": write(tmp_path / "i.csv", HEADER, rows)},
+        SPECS,
+        event_type=None,
+        event_value_threshold=None,
+    )
+    assert report.summary.interactions_after_filters == 1200
+    assert [p.rule for p in report.errors] == ["min_users"]
+    assert "24 users have 2 or more" in report.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "rule", "column"),
+    [
+        ("u1,i1,1400000000000,Economy,RATING,5", "timestamp_seconds", "TIMESTAMP"),
+        ("u1,i1,yesterday,Economy,RATING,5", "type", "TIMESTAMP"),
+        ("u1,i1,1400000000,Economy,RATING,n/a", "type", "EVENT_VALUE"),
+        (",i1,1400000000,Economy,RATING,5", "required", "USER_ID"),
+        ("u1,i1,1400000000,,RATING,5", "required", "CABIN_TYPE"),
+        ("u" + "x" * 300 + ",i1,1400000000,Economy,RATING,5", "id_length", "USER_ID"),
+        (
+            "u1,i1,1400000000," + "C" * 1001 + ",RATING,5",
+            "categorical_length",
+            "CABIN_TYPE",
+        ),
+    ],
+    ids=["ms", "ts-text", "rating-na", "no-user", "no-cabin", "long-id", "long-cat"],
+)
+def test_row_errors_name_file_line_and_column(
+    tmp_path: Path, bad_row: str, rule: str, column: str
+) -> None:
+    rows = good_rows()
+    rows.insert(4, bad_row)  # data row 5 -> file line 6
+    report = validate(tmp_path, rows)
+    assert not report.ok
+    errors = report.errors
+    assert len(errors) == 1, errors
+    problem = errors[0]
+    assert (problem.file, problem.line, problem.column, problem.rule) == (
+        str(tmp_path / "i.csv"),
+        6,
+        column,
+        rule,
+    )
+
+
+def test_header_must_match_schema_order(tmp_path: Path) -> None:
+    reordered = "ITEM_ID,USER_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE"
+    swapped = [
+        ",".join([r.split(",")[1], r.split(",")[0], *r.split(",")[2:]])
+        for r in good_rows()
+    ]
+    report = validate_files(
+        {"INTERACTIONS": write(tmp_path / "i.csv", reordered, swapped)},
+        SPECS,
+        event_type="RATING",
+        event_value_threshold=None,
+    )
+    assert [(p.rule, p.line) for p in report.errors] == [("header", 1)]
+    assert "same columns in a different order" in report.errors[0].message
+    # the rows were still read by name
+    assert report.summary.interactions_after_filters == 1200
+
+
+def test_missing_column_stops_that_file(tmp_path: Path) -> None:
+    header = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE"
+    report = validate_files(
+        {"INTERACTIONS": write(tmp_path / "i.csv", header, ["u,i,1,RATING,1"])},
+        SPECS,
+        event_type=None,
+        event_value_threshold=None,
+    )
+    assert report.errors[0].rule == "header"
+    assert "missing CABIN_TYPE" in report.errors[0].message
+
+
+def test_problems_are_capped_per_rule_but_counted(tmp_path: Path) -> None:
+    rows = [r.replace(",RATING,", ",RATING,x") for r in good_rows()]
+    report = validate(tmp_path, rows)
+    type_problems = [p for p in report.problems if p.rule == "type"]
+    assert len(type_problems) == MAX_PROBLEMS_PER_RULE
+    assert report.problem_counts["error:type"] == 1200
+    assert report.error_count == 1200 + 2
+
+
+def test_users_without_interactions_are_warnings(tmp_path: Path) -> None:
+    files = {
+        "INTERACTIONS": write(tmp_path / "i.csv", HEADER, good_rows()),
+        "USERS": write(
+            tmp_path / "u.csv",
+            "USER_ID,USER_RESIDENCE",
+            ["u1,Peru", "ghost,Chile", "u1,Peru"],
+        ),
+    }
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None
+    )
+    assert report.ok
+    assert [(p.rule, p.line, p.severity) for p in report.warnings] == [
+        ("duplicate_id", 4, "warning"),
+        ("unused_user", 3, "warning"),
+    ]
+    assert "'ghost' has no interactions" in report.warnings[1].message
+
+
+def test_missing_interactions_file_and_unreadable_files(tmp_path: Path) -> None:
+    report = validate_files(
+        {"USERS": tmp_path / "absent.csv"},
+        SPECS,
+        event_type=None,
+        event_value_threshold=None,
+    )
+    rules = [p.rule for p in report.errors]
+    assert rules == ["missing_file", "file"]
+    assert "does not exist" in report.errors[1].message
+
+
+def test_semicolon_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "i.csv"
+    path.write_text(HEADER.replace(",", ";") + "\n")
+    report = validate_files(
+        {"INTERACTIONS": path}, SPECS, event_type=None, event_value_threshold=None
+    )
+    assert report.errors[0].rule == "delimiter"
+
+
+def test_chunked_reading_keeps_line_numbers(tmp_path: Path) -> None:
+    rows = good_rows()
+    rows[1100] = rows[1100].rsplit(",", 1)[0] + ",bad"
+    files = {"INTERACTIONS": write(tmp_path / "i.csv", HEADER, rows)}
+    report = validate_files(
+        files, SPECS, event_type=None, event_value_threshold=None, chunk_rows=7
+    )
+    assert [(p.rule, p.line) for p in report.errors] == [("type", 1102)]
+
+
+def test_problem_renders_as_one_line() -> None:
+    problem = Problem("i.csv", 6, "TIMESTAMP", "type", "'x' is not a long")
+    assert str(problem) == "i.csv:6 [TIMESTAMP]: error: 'x' is not a long (type)"
