@@ -260,7 +260,7 @@ def prepare(
         check_spec(users)
 
     fmt = sniff(input_path)
-    chosen = _choose_format(input_path, fmt.header, input_format, interactions, users)
+    chosen = _choose_format(fmt.header, input_format, interactions, users)
     report = PrepReport(input_path, chosen, encoding=fmt.encoding)
     report.warnings.extend(fmt.warnings)
     source = _source(input_path, chosen, fmt, interactions, users, event_type, report)
@@ -310,7 +310,6 @@ def prepare(
 
 
 def _choose_format(
-    path: Path,
     header: list[str],
     requested: str,
     interactions: DatasetSpec,
