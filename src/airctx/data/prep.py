@@ -17,6 +17,7 @@ A rating threshold is not applied here: that is a training-time setting
 from __future__ import annotations
 
 import contextlib
+import csv
 import logging
 import re
 import time
@@ -107,25 +108,50 @@ class _Source:
 
 
 class _UserState:
-    """What is known about one user across chunks, kept to a few slots."""
+    """What is known about one user across chunks, kept to a few slots.
 
-    __slots__ = ("active", "collapsed", "name", "values")
+    Most users have one metadata value, held in slots; a dict is made only for
+    users whose value changes.
+    """
+
+    __slots__ = ("active", "collapsed", "count", "name", "others", "ts", "value")
 
     def __init__(self, name: str | None) -> None:
         self.name = name
         self.active = False
         self.collapsed = False
-        # metadata values -> [rows seen, newest timestamp]
-        self.values: dict[tuple[str, ...], list[int]] = {}
+        self.value: tuple[str, ...] | None = None
+        self.count = 0
+        self.ts = 0
+        # other metadata values -> [rows seen, newest timestamp]
+        self.others: dict[tuple[str, ...], list[int]] | None = None
+
+    def record(self, value: tuple[str, ...], ts: int) -> None:
+        if self.value is None or self.value == value:
+            self.ts = max(self.ts, ts) if self.value is not None else ts
+            self.value = value
+            self.count += 1
+            return
+        if self.others is None:
+            self.others = {}
+        seen = self.others.setdefault(value, [0, ts])
+        seen[0] += 1
+        seen[1] = max(seen[1], ts)
+
+    def tallies(self) -> dict[tuple[str, ...], tuple[int, int]]:
+        """Each metadata value seen -> (rows, newest timestamp)."""
+        out = {v: (c, t) for v, (c, t) in (self.others or {}).items()}
+        if self.value is not None:
+            out[self.value] = (self.count, self.ts)
+        return out
 
     def choose(self, rule: str) -> tuple[str, ...] | None:
-        if not self.values:
-            return None
+        if self.others is None:
+            return self.value
+        tallies = self.tallies()
         if rule == "latest":
-            key = max(self.values.items(), key=lambda kv: (kv[1][1], kv[1][0], kv[0]))
-        else:
-            key = max(self.values.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]))
-        return key[0]
+            return max(tallies, key=lambda v: (tallies[v][1], tallies[v][0], v))
+        return max(tallies, key=lambda v: (tallies[v][0], tallies[v][1], v))
 
 
 class _Users:
@@ -136,6 +162,8 @@ class _Users:
         self.report = report
         self.meta = [f for f in spec.fields if f.name != "USER_ID"] if spec else []
         self.state: dict[str, _UserState] = {}
+        # One tuple object per distinct metadata value, shared by all its users.
+        self._shared: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def observe(
         self,
@@ -160,37 +188,36 @@ class _Users:
                     )
             state.active = state.active or is_active
             if value is not None:
-                seen = state.values.setdefault(value, [0, ts])
-                seen[0] += 1
-                seen[1] = max(seen[1], ts)
+                state.record(self._shared.setdefault(value, value), ts)
 
     def write(self, spec: DatasetSpec, handle: TextIO, rule: str) -> None:
-        names = spec.names
-        rows: list[list[str]] = []
-        dropped: Counter[str] = Counter()
+        """Write one row per user with written interactions, in spec column order."""
+        columns = ["USER_ID", *(f.name for f in self.meta)]
+        order = [columns.index(name) for name in spec.names]
+        required = [f.name for f in self.meta if not f.nullable]
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(spec.names)
+        dropped: Counter[str] = Counter(self.report.users_dropped)
         for uid in sorted(self.state):
             state = self.state[uid]
             if not state.active:
                 continue
-            if len(state.values) > 1:
+            if state.others is not None:
                 self.report.residence_conflicts += 1
                 if len(self.report.residence_conflict_examples) < _EXAMPLES:
-                    seen = sorted(" / ".join(v) for v in state.values)
+                    seen = sorted(" / ".join(v) for v in state.tallies())
                     self.report.residence_conflict_examples.append(
                         f"{uid}: {', '.join(seen)}"
                     )
             value = state.choose(rule)
             if value is None:
-                required = [f.name for f in self.meta if not f.nullable]
                 if required:
                     dropped[f"{required[0]}: missing"] += 1
                     continue
                 value = tuple("" for _ in self.meta)
-            rows.append([uid, *value])
-        frame = pd.DataFrame(rows, columns=["USER_ID", *[f.name for f in self.meta]])
-        frame[names].to_csv(handle, index=False, lineterminator="\n")
-        self.report.users_written = len(frame)
-        dropped.update(self.report.users_dropped)
+            row = (uid, *value)
+            writer.writerow([row[i] for i in order])
+            self.report.users_written += 1
         self.report.users_dropped = dict(dropped)
 
 
@@ -233,7 +260,7 @@ def prepare(
         check_spec(users)
 
     fmt = sniff(input_path)
-    chosen = _choose_format(input_path, fmt.header, input_format, interactions, users)
+    chosen = _choose_format(fmt.header, input_format, interactions, users)
     report = PrepReport(input_path, chosen, encoding=fmt.encoding)
     report.warnings.extend(fmt.warnings)
     source = _source(input_path, chosen, fmt, interactions, users, event_type, report)
@@ -283,7 +310,6 @@ def prepare(
 
 
 def _choose_format(
-    path: Path,
     header: list[str],
     requested: str,
     interactions: DatasetSpec,
