@@ -194,7 +194,7 @@ def validate(app: App, output_format: str, quiet: bool) -> None:
 
     _set_output(app, output_format, quiet)
     report = run_validate(app.project())
-    app.output.result(report.as_dict(), text=str(report))
+    app.output.result(report.as_dict())
     if not report.ok:
         raise click.exceptions.Exit(1)
 

@@ -58,10 +58,13 @@ class ControlPlane:
 
     # -- shared helpers ------------------------------------------------------------
 
-    def _get(self, arn: Any, kind: str, field: str) -> Resource:
+    def _get(
+        self, arn: Any, kind: str, field: str, stored_type: str | None = None
+    ) -> Resource:
+        """The resource at ``arn``; ``stored_type`` when it differs from the ARN's kind."""
         self.arns.check(arn, kind, field)
         found = self.store.get(arn)
-        if found is None or found.type != kind:
+        if found is None or found.type != (stored_type or kind):
             raise ResourceNotFound(f"Could not find resource with ARN {arn}")
         return found
 
@@ -483,12 +486,7 @@ class ControlPlane:
         return {"solutionVersionArn": arn}
 
     def DescribeSolutionVersion(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        version = self._get(
-            params.get("solutionVersionArn"), "solution", "solutionVersionArn"
-        )
-        if version.type != "solution-version":
-            raise ResourceNotFound(f"Could not find solution version {version.arn}")
-        return {"solutionVersion": public(version.body)}
+        return {"solutionVersion": public(self._version(params.get("solutionVersionArn")).body)}
 
     def ListSolutionVersions(self, params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("solutionVersionArn", "status", "trainingMode", "trainingType",
@@ -522,10 +520,7 @@ class ControlPlane:
         }
 
     def _version(self, arn: Any) -> Resource:
-        found = self._get(arn, "solution", "solutionVersionArn")
-        if found.type != "solution-version":
-            raise ResourceNotFound(f"Could not find solution version {arn}")
-        return found
+        return self._get(arn, "solution", "solutionVersionArn", "solution-version")
 
     # -- campaigns ---------------------------------------------------------------------------------------
 

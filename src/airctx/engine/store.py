@@ -110,7 +110,11 @@ class Store:
         self.path = root / "personalize.db"
         self._local = threading.local()
         with self.transaction() as db:
-            db.executescript(_DDL)
+            # executescript would commit on its own; one statement at a time keeps
+            # the schema creation inside this transaction.
+            for statement in _DDL.split(";"):
+                if statement.strip():
+                    db.execute(statement)
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airctx.errors import ResourceFailed, WaitTimeout
+from airctx.errors import ResourceError, ResourceFailed, WaitTimeout
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,11 @@ class Waiter:
                 last = status
             if status in until:
                 return document
+            if document is None:
+                raise ResourceError(
+                    f"{kind} {arn} no longer exists; it was deleted while airctx waited "
+                    "for it to become " + " or ".join(until)
+                )
             if status in FAILED or (status == "ACTIVE" and "DELETED" in until):
                 reason = (document or {}).get("failureReason")
                 if status == "ACTIVE":
