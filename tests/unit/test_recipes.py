@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from airctx.engine.recipes import RECIPES, recipe_class
+from airctx.engine.recipes import RECIPES, _common, recipe_class
 from airctx.engine.recipes.base import LiveEvent, Query, Recommender, TrainingData
 from airctx.engine.recipes.context import UserPersonalization
 from airctx.engine.recipes.sims import Sims
@@ -248,6 +248,50 @@ def test_item_metadata_relates_items_of_the_same_kind() -> None:
     model.fit(data, {**only_items, "history_weight": "0"})
     live = [LiveEvent("B", 1_700_000_000.0)]
     assert top_ids(model, Query("new", live_events=live), 2) == ["B", "C"]
+
+
+def test_sequence_relates_items_used_one_after_the_other() -> None:
+    # Each traveller uses G, then X, then H: G and H are never adjacent, although
+    # the same people used both.
+    rows = [(f"s{k}", item, "Economy", 8.0) for k in range(5) for item in "GXH"]
+    data = TrainingData(_events(rows), context_fields=("CABIN",))
+    only = {
+        name: "0"
+        for name in (
+            "popularity_weight",
+            "context_weight",
+            "cooccurrence_weight",
+            "item_metadata_weight",
+        )
+    }
+    model = UserPersonalization()
+    model.fit(data, {**only, "sequence_weight": "1"})
+    live = Query("new", live_events=[LiveEvent("G", 1_700_000_000.0)])
+    assert top_ids(model, live, 2) == ["G", "X"]
+    model.fit(data, {**only, "sequence_weight": "0"})
+    assert top_ids(model, live, 2)[1] != "X"
+
+
+def test_transitions_link_consecutive_events_of_one_user_only() -> None:
+    users = np.array([0, 0, 0, 1, 1])
+    items = np.array([0, 1, 2, 1, 0])
+    table = _common.transitions(users, items, 3).toarray()
+    # User 0 goes 0-1-2 and user 1 goes 1-0; 2 (user 0's last) and 1 (user 1's
+    # first) are not a pair.
+    assert table.tolist() == [[0, 2, 0], [2, 0, 1], [0, 1, 0]]
+
+
+def test_a_model_saved_without_the_sequence_table_still_serves(
+    tmp_path: Path,
+) -> None:
+    model = fitted(UserPersonalization)
+    model.save(tmp_path)
+    with np.load(tmp_path / "model.npz", allow_pickle=False) as npz:
+        older = {k: npz[k] for k in npz.files if not k.startswith("sequence_")}
+    np.savez(tmp_path / "model.npz", **older)
+    loaded = UserPersonalization.load(tmp_path)
+    assert loaded.describe()["item_transitions"] == 0
+    assert top_ids(loaded, Query("new", {"CABIN": "First"}), 1) == ["B"]
 
 
 # ---- the other recipes -----------------------------------------------------------

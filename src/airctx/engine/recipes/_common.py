@@ -158,6 +158,22 @@ def cooccurrence(
     return prune_rows(c, MAX_NEIGHBOURS)
 
 
+def transitions(
+    user_codes: IntArray, item_codes: IntArray, n_items: int
+) -> sparse.csr_matrix:
+    """How often two items were consecutive events of one user, in either order.
+
+    The events must be sorted by user, then time. Symmetric: row i holds the items
+    used just before or just after item i.
+    """
+    same_user = user_codes[1:] == user_codes[:-1]
+    before, after = item_codes[:-1][same_user], item_codes[1:][same_user]
+    counts = sparse.csr_matrix(
+        (np.ones(before.size), (before, after)), shape=(n_items, n_items)
+    )
+    return prune_rows(sparse.csr_matrix(counts + counts.T), MAX_NEIGHBOURS)
+
+
 def prune_rows(matrix: sparse.csr_matrix, keep: int) -> sparse.csr_matrix:
     """Keep the ``keep`` largest entries of each row."""
     rows = np.diff(matrix.indptr)

@@ -11,6 +11,8 @@ maximum of 1 so that the weights compare):
 - history: the user's own items, recent ones and ones used in the query's context
   counting more;
 - co-occurrence: items used by the same users as the user's items (cosine);
+- sequence: items other users used right before or after the user's items (their
+  next or previous event), which catches trips reviewed leg by leg;
 - item metadata: items sharing categorical metadata values with the user's items.
 
 Events recorded after training (``Query.live_events``) join the user's history at query
@@ -52,6 +54,7 @@ WEIGHTS = (
     "history_weight",
     "cooccurrence_weight",
     "item_metadata_weight",
+    "sequence_weight",
 )
 _BOUNDS: Mapping[str, tuple[float, float]] = {
     **{name: (0.0, 100.0) for name in WEIGHTS},
@@ -80,7 +83,8 @@ class UserPersonalization(Recommender):
     Hyperparameters (strings, as Personalize passes them):
 
     - ``popularity_weight``, ``context_weight``, ``metadata_weight``,
-      ``history_weight``, ``cooccurrence_weight``, ``item_metadata_weight``: the blend;
+      ``history_weight``, ``cooccurrence_weight``, ``item_metadata_weight``,
+      ``sequence_weight``: the blend;
     - ``rating_weight`` (0-1): how much EVENT_VALUE scales an event's strength
       (0 counts every event alike, 1 scales by the normalised rating);
     - ``recency_half_life_days``: an event this old counts half as much as a new one;
@@ -91,19 +95,22 @@ class UserPersonalization(Recommender):
     """
 
     RECIPE = "aws-user-personalization"
-    # Defaults: rounded from a TPE search on a validation split of the Skytrax
-    # interactions (never its test users); HPO refines them per dataset.
+    # Defaults: rounded from a TPE search (scripts/bench_recipes.py --tune-recipe)
+    # on a validation split carved from the training part of the Skytrax
+    # interactions, never their test rows; the metadata weights from an earlier
+    # search with residence metadata. HPO refines them per dataset.
     DEFAULT_HYPERPARAMETERS: ClassVar[Mapping[str, str]] = {
-        "popularity_weight": "0.2",
-        "context_weight": "0.6",
+        "popularity_weight": "0.3",
+        "context_weight": "0.75",
         "metadata_weight": "0.4",
-        "history_weight": "1.0",
-        "cooccurrence_weight": "1.0",
+        "history_weight": "1.6",
+        "cooccurrence_weight": "0.6",
         "item_metadata_weight": "0.3",
-        "rating_weight": "0.3",
-        "recency_half_life_days": "1500",
-        "context_smoothing": "10",
-        "history_context_boost": "1.0",
+        "sequence_weight": "1.2",
+        "rating_weight": "0.7",
+        "recency_half_life_days": "1400",
+        "context_smoothing": "2",
+        "history_context_boost": "6",
     }
     DEFAULT_HPO_RANGES: ClassVar[Mapping[str, Any]] = {
         "continuousHyperParameterRanges": [
@@ -112,6 +119,8 @@ class UserPersonalization(Recommender):
             {"name": "metadata_weight", "minValue": 0.0, "maxValue": 3.0},
             {"name": "history_weight", "minValue": 0.0, "maxValue": 3.0},
             {"name": "cooccurrence_weight", "minValue": 0.0, "maxValue": 3.0},
+            {"name": "sequence_weight", "minValue": 0.0, "maxValue": 3.0},
+            {"name": "history_context_boost", "minValue": 0.0, "maxValue": 10.0},
             {"name": "rating_weight", "minValue": 0.0, "maxValue": 1.0},
             {
                 "name": "recency_half_life_days",
@@ -149,6 +158,7 @@ class UserPersonalization(Recommender):
         self.event_quality = np.zeros(0)
         self.event_context = np.zeros((0, 0), dtype=np.int64)
         self.cooccurrence = sparse.csr_matrix((0, 0))
+        self.sequence = sparse.csr_matrix((0, 0))
         self.item_features = sparse.csr_matrix((0, 0))
         self._reindex()
 
@@ -227,6 +237,7 @@ class UserPersonalization(Recommender):
         self.cooccurrence = sparse.csr_matrix(
             _common.cooccurrence(users, items, self.user_ids.size, n_items).T
         )
+        self.sequence = _common.transitions(users[order], items[order], n_items)
         self.item_features = _item_features(data.items, self.item_fields, self.item_ids)
         self._reindex()
         if progress is not None:
@@ -323,6 +334,9 @@ class UserPersonalization(Recommender):
             if p["cooccurrence_weight"] > 0 and self.cooccurrence.nnz:
                 related = self.cooccurrence @ history
                 total = total + p["cooccurrence_weight"] * _common.normalise(related)
+            if p["sequence_weight"] > 0 and self.sequence.nnz:
+                adjacent = self.sequence @ history
+                total = total + p["sequence_weight"] * _common.normalise(adjacent)
             if p["item_metadata_weight"] > 0 and self.item_features.nnz:
                 alike = self.item_features @ (self._features_t @ history)
                 total = total + p["item_metadata_weight"] * _common.normalise(alike)
@@ -455,6 +469,7 @@ class UserPersonalization(Recommender):
             "event_context": self.event_context,
             **_common.csr_arrays("cooccurrence", self.cooccurrence),
             **_common.csr_arrays("item_features", self.item_features),
+            **_common.csr_arrays("sequence", self.sequence),
         }
         for k, name in enumerate(self.context_fields):
             arrays[f"context_{k}"] = self.context_tables[name]
@@ -496,6 +511,12 @@ class UserPersonalization(Recommender):
         model.event_context = arrays["event_context"]
         model.cooccurrence = _common.csr_from("cooccurrence", arrays)
         model.item_features = _common.csr_from("item_features", arrays)
+        # Models saved before the sequence component existed still load and serve.
+        model.sequence = (
+            _common.csr_from("sequence", arrays)
+            if "sequence_shape" in arrays
+            else sparse.csr_matrix((model.item_ids.size, model.item_ids.size))
+        )
         model.context_tables = {
             name: arrays[f"context_{k}"] for k, name in enumerate(model.context_fields)
         }
@@ -514,6 +535,7 @@ class UserPersonalization(Recommender):
             "user_metadata_fields": list(self.user_fields),
             "item_metadata_fields": list(self.item_fields),
             "item_pairs": int(self.cooccurrence.nnz),
+            "item_transitions": int(self.sequence.nnz),
         }
 
 
