@@ -439,5 +439,49 @@ def teardown(app: App, yes: bool, dry_run: bool, output_format: str, quiet: bool
                       table=[(s.type, s.arn) for s in done], headers=("deleted", "arn"))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs access keys.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8642, show_default=True,
+              help="Port to listen on (0 picks a free one).")
+@click.option("--access-key-id", help="Access key id clients must sign with.")
+@click.option("--secret-access-key", help="Its secret key.")
+@pass_app
+def serve(app: App, host: str, port: int, access_key_id: str | None,
+          secret_access_key: str | None) -> None:
+    """Serve the local engine over HTTP for any AWS SDK or the AWS CLI.
+
+    With access keys every request must carry a valid SigV4 signature; without
+    them only loopback addresses may be bound.
+
+    \b
+    Example:
+      airctx serve --port 8642 &
+      aws personalize list-campaigns --endpoint-url http://127.0.0.1:8642
+    """
+    from airctx.engine.core import LocalEngine
+    from airctx.engine.server import make_server
+
+    if bool(access_key_id) != bool(secret_access_key):
+        raise click.UsageError("give both --access-key-id and --secret-access-key, or neither")
+    settings = app.settings()
+    credentials = {access_key_id: secret_access_key} if access_key_id and secret_access_key else None
+    engine = LocalEngine(settings.state_dir, region=settings.region)
+    try:
+        server = make_server(engine, host, port, credentials=credentials,
+                             region=settings.region)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
+    click.echo(f"serving the local Personalize engine at {server.endpoint_url} "
+               f"(state: {settings.state_dir}); Ctrl-C stops", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()
+        engine.close()
+
+
 def main() -> None:
     cli(prog_name="airctx")

@@ -491,7 +491,9 @@ class UserPersonalization(Recommender):
     def load(cls, directory: Path) -> UserPersonalization:
         arrays, meta = _common.read_model(directory, cls.RECIPE)
         model = cls()
-        model.hyperparameters = dict(meta["hyperparameters"])
+        # A model saved by an older version lacks newer hyperparameters; their
+        # defaults apply (a component the model has no table for scores nothing).
+        model.hyperparameters = {**cls.DEFAULT_HYPERPARAMETERS, **meta["hyperparameters"]}
         model.params = {k: float(v) for k, v in model.hyperparameters.items()}
         model.context_fields = tuple(meta["context_fields"])
         model.user_fields = tuple(meta["user_fields"])

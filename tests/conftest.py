@@ -1,0 +1,55 @@
+"""Shared fixtures: where the real Skytrax data is, and an isolated project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def skytrax_dir() -> Path | None:
+    """The Skytrax data folder: AIRCTX_DATA_DIR, else ../shared/data/skytrax."""
+    candidates = []
+    if os.environ.get("AIRCTX_DATA_DIR"):
+        candidates.append(Path(os.environ["AIRCTX_DATA_DIR"]))
+    candidates.append(REPO.parent / "shared" / "data" / "skytrax")
+    for path in candidates:
+        if (path / "raw-sample" / "airline.csv").is_file():
+            return path
+    return None
+
+
+@pytest.fixture
+def skytrax() -> Path:
+    found = skytrax_dir()
+    if found is None:
+        pytest.skip("Skytrax data not found: set AIRCTX_DATA_DIR or place it at ../shared/data/skytrax")
+    return found
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """A copy of the reference configuration whose state and outputs live in tmp_path."""
+    config = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
+    config = config.replace("state_dir: ../.airctx", "state_dir: state")
+    config = config.replace("output_dir: ../build/data", "output_dir: prepared")
+    (tmp_path / "airctx.yaml").write_text(config, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_airctx_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the environment they set themselves."""
+    for key in list(os.environ):
+        if key.startswith("AIRCTX_") and key != "AIRCTX_DATA_DIR":
+            monkeypatch.delenv(key)
+
+
+def copy_sample(skytrax: Path, target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(skytrax / "raw-sample" / "airline.csv", target / "airline.csv")
+    return target / "airline.csv"
