@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from airctx.engine.core import LocalEngine
 from airctx.engine.inprocess import attach
@@ -27,8 +30,36 @@ REGION = "us-east-1"
 ACCESS_KEY = "AKIDCONFORMANCE"
 SECRET_KEY = "conformance-secret"
 
+POLL_SECONDS = 0.1
+TIMEOUT_SECONDS = 180.0
+
 CABINS = ("Economy", "Business Class")
 COUNTRIES = ("United Kingdom", "Australia", "Canada")
+
+INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "CABIN_TYPE", "type": "string", "categorical": True},
+        {"name": "EVENT_TYPE", "type": "string"},
+        {"name": "EVENT_VALUE", "type": "float"},
+    ],
+    "version": "1.0",
+}
+USERS_SCHEMA = {
+    "type": "record",
+    "name": "Users",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "USER_RESIDENCE", "type": "string", "categorical": True},
+    ],
+    "version": "1.0",
+}
 
 
 @dataclass(frozen=True)
@@ -135,3 +166,83 @@ def write_data(folder: Path, *, rows: int = 1200, users: int = 60,
 @pytest.fixture(scope="session")
 def data_files(tmp_path_factory: pytest.TempPathFactory) -> DataFiles:
     return write_data(tmp_path_factory.mktemp("conformance-data"))
+
+
+# -- what notebooks do between calls -------------------------------------------
+
+
+def wait_until_active(
+    describe: Callable[[], dict[str, Any]], key: str
+) -> dict[str, Any]:
+    """Poll a describe call until the resource is ACTIVE; fail on CREATE FAILED."""
+    seen: list[str] = []
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while True:
+        resource = describe()[key]
+        status = resource["status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "ACTIVE":
+            break
+        assert status in ("CREATE PENDING", "CREATE IN_PROGRESS"), resource
+        assert time.monotonic() < deadline, f"{key} still {status}"
+        time.sleep(POLL_SECONDS)
+    # Statuses only move forward along the lifecycle.
+    order = ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
+    assert seen == sorted(seen, key=order.index)
+    return resource
+
+
+def wait_until_deleted(describe: Callable[[], dict[str, Any]], key: str) -> None:
+    """Poll a describe call until the resource is gone."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while True:
+        try:
+            status = describe()[key]["status"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return
+            raise
+        assert status in ("DELETE PENDING", "DELETE IN_PROGRESS"), status
+        assert time.monotonic() < deadline, f"{key} still {status}"
+        time.sleep(POLL_SECONDS)
+
+
+def build_campaign(c: Clients, data: DataFiles, project: str) -> dict[str, str]:
+    """A deployed campaign and an event tracker, named as ``airctx`` names them.
+
+    No HPO: this is the quick way to a state other tests query.
+    """
+    p = c.personalize
+    group = p.create_dataset_group(name=project)["datasetGroupArn"]
+    wait_until_active(lambda: p.describe_dataset_group(datasetGroupArn=group),
+                      "datasetGroup")
+    for kind, schema, path in (("INTERACTIONS", INTERACTIONS_SCHEMA, data.interactions),
+                               ("USERS", USERS_SCHEMA, data.users)):
+        name = f"{project}-{kind.lower()}"
+        schema_arn = p.create_schema(name=name, schema=json.dumps(schema))["schemaArn"]
+        dataset = p.create_dataset(name=name, datasetGroupArn=group, datasetType=kind,
+                                   schemaArn=schema_arn)["datasetArn"]
+        wait_until_active(lambda d=dataset: p.describe_dataset(datasetArn=d), "dataset")
+        job = p.create_dataset_import_job(
+            jobName=f"{name}-import", datasetArn=dataset,
+            dataSource={"dataLocation": path.as_uri()})["datasetImportJobArn"]
+        wait_until_active(
+            lambda j=job: p.describe_dataset_import_job(datasetImportJobArn=j),
+            "datasetImportJob")
+    solution = p.create_solution(
+        name=f"{project}-solution", datasetGroupArn=group,
+        recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
+        eventType="RATING", performAutoTraining=False)["solutionArn"]
+    wait_until_active(lambda: p.describe_solution(solutionArn=solution), "solution")
+    version = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    wait_until_active(lambda: p.describe_solution_version(solutionVersionArn=version),
+                      "solutionVersion")
+    campaign = p.create_campaign(name=f"{project}-campaign", solutionVersionArn=version,
+                                 minProvisionedTPS=1)["campaignArn"]
+    wait_until_active(lambda: p.describe_campaign(campaignArn=campaign), "campaign")
+    tracker = p.create_event_tracker(name=f"{project}-tracker", datasetGroupArn=group)
+    wait_until_active(lambda: p.describe_event_tracker(
+        eventTrackerArn=tracker["eventTrackerArn"]), "eventTracker")
+    return {"datasetGroupArn": group, "campaignArn": campaign,
+            "solutionVersionArn": version, "trackingId": tracker["trackingId"]}

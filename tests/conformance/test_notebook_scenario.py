@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,45 +21,24 @@ from botocore.exceptions import ClientError
 
 from tests.conformance.conftest import (
     CABINS,
+    INTERACTIONS_SCHEMA,
     TRANSPORTS,
+    USERS_SCHEMA,
     Clients,
     DataFiles,
     open_transport,
+    wait_until_active,
+    wait_until_deleted,
 )
 
 GROUP = "notebook-dsg"
 RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization"
 USER = "user-004"
-POLL_SECONDS = 0.1
-TIMEOUT_SECONDS = 180.0
-
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "CABIN_TYPE", "type": "string", "categorical": True},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "EVENT_VALUE", "type": "float"},
-    ],
-    "version": "1.0",
-}
-USERS_SCHEMA = {
-    "type": "record",
-    "name": "Users",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "USER_RESIDENCE", "type": "string", "categorical": True},
-    ],
-    "version": "1.0",
-}
 
 # Values generated per run; everything else must be identical across transports.
 _GENERATED_KEYS = {"trackingId", "recommendationId"}
+# Measured, so they differ between any two runs.
+_MEASURED_KEYS = {"trainingHours"}
 _GENERATED_ARN = re.compile(
     r"arn:aws:personalize:[^:]*:\d+:(solution/[^/\s]+/[0-9a-f]+|event-tracker/[0-9a-f]+)"
 )
@@ -118,6 +96,8 @@ def masked(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
             return [mask(key, v) for v in value]
         if isinstance(value, dt.datetime):
             return "<datetime>"
+        if key in _MEASURED_KEYS:
+            return "<measured>"
         if isinstance(value, str):
             if key in _GENERATED_KEYS:
                 return placeholder(value)
@@ -128,43 +108,6 @@ def masked(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
 
 
 # -- the notebook's helpers ----------------------------------------------------
-
-
-def wait_until_active(
-    describe: Callable[[], dict[str, Any]], key: str
-) -> dict[str, Any]:
-    """Poll a describe call until the resource is ACTIVE; fail on CREATE FAILED."""
-    seen: list[str] = []
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while True:
-        resource = describe()[key]
-        status = resource["status"]
-        if not seen or seen[-1] != status:
-            seen.append(status)
-        if status == "ACTIVE":
-            break
-        assert status in ("CREATE PENDING", "CREATE IN_PROGRESS"), resource
-        assert time.monotonic() < deadline, f"{key} still {status}"
-        time.sleep(POLL_SECONDS)
-    # Statuses only move forward along the lifecycle.
-    order = ["CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE"]
-    assert seen == sorted(seen, key=order.index)
-    return resource
-
-
-def wait_until_deleted(describe: Callable[[], dict[str, Any]], key: str) -> None:
-    """Poll a describe call until the resource is gone."""
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while True:
-        try:
-            status = describe()[key]["status"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return
-            raise
-        assert status in ("DELETE PENDING", "DELETE IN_PROGRESS"), status
-        assert time.monotonic() < deadline, f"{key} still {status}"
-        time.sleep(POLL_SECONDS)
 
 
 def top_items(response: dict[str, Any]) -> list[str]:
@@ -376,9 +319,11 @@ def test_transports_give_the_same_documents(
 def test_masking_keeps_distinct_ids_apart() -> None:
     version = "arn:aws:personalize:us-east-1:000000000000:solution/s/0a1b2c3d"
     other = "arn:aws:personalize:us-east-1:000000000000:solution/s/99ffee00"
-    steps = [("a", {"solutionVersionArn": version, "when": dt.datetime(2024, 1, 1)}),
+    steps = [("a", {"solutionVersionArn": version, "when": dt.datetime(2024, 1, 1),
+                    "trainingHours": 0.5}),
              ("b", {"solutionVersionArn": other, "trackingId": "t-1"})]
     assert masked(steps) == [
-        ("a", {"solutionVersionArn": "<generated-0>", "when": "<datetime>"}),
+        ("a", {"solutionVersionArn": "<generated-0>", "when": "<datetime>",
+               "trainingHours": "<measured>"}),
         ("b", {"solutionVersionArn": "<generated-1>", "trackingId": "<generated-2>"}),
     ]
