@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -463,9 +464,11 @@ def serve(app: App, host: str, port: int, access_key_id: str | None,
     from airctx.engine.server import make_server
 
     if bool(access_key_id) != bool(secret_access_key):
-        raise click.UsageError("give both --access-key-id and --secret-access-key, or neither")
+        raise click.UsageError(
+            "give both --access-key-id and --secret-access-key, or neither")
     settings = app.settings()
-    credentials = {access_key_id: secret_access_key} if access_key_id and secret_access_key else None
+    credentials = ({access_key_id: secret_access_key}
+                   if access_key_id and secret_access_key else None)
     engine = LocalEngine(settings.state_dir, region=settings.region)
     try:
         server = make_server(engine, host, port, credentials=credentials,
@@ -474,6 +477,8 @@ def serve(app: App, host: str, port: int, access_key_id: str | None,
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
     click.echo(f"serving the local Personalize engine at {server.endpoint_url} "
                f"(state: {settings.state_dir}); Ctrl-C stops", err=True)
+    # A service manager stops with SIGTERM: leave as cleanly as after Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -481,6 +486,10 @@ def serve(app: App, host: str, port: int, access_key_id: str | None,
     finally:
         server.server_close()
         engine.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:

@@ -181,6 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Idle keep-alive connections give their thread back after this many seconds.
     timeout = 60
+    # Headers and body leave in separate writes; with Nagle's algorithm on, the
+    # body waits for the client's delayed ACK, ~40 ms per request on keep-alive.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         self._answer()
