@@ -25,6 +25,7 @@ from airctx.engine.training import check_minimums
 USERS = 60
 ITEMS = 20
 PER_USER = 20
+RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization"
 CABINS = ("Economy", "Business")
 GENRES = ("short", "long")
 
