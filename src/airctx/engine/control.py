@@ -661,9 +661,10 @@ class ControlPlane:
         group = self._group(params.get("datasetGroupArn"))
         expression = params.get("filterExpression", "")
         try:
-            filters.parse(expression)
+            clauses = filters.parse(expression)
         except ValueError as exc:
             raise InvalidInput(f"filterExpression is invalid: {exc}") from None
+        self._check_filter_fields(group, clauses)
         arn = self.arns.filter(name)
         body = {
             "name": name,
@@ -673,6 +674,26 @@ class ControlPlane:
         }
         self._create("filter", arn, name, group.arn, body)
         return {"filterArn": arn}
+
+    def _check_filter_fields(self, group: Resource, clauses: list[filters.Clause]) -> None:
+        """Every Items./Interactions. field must be in that dataset's schema."""
+        from airctx.engine.datafiles import dataset_specs
+
+        specs = dataset_specs(self.store, group.arn)
+        for clause in clauses:
+            for condition in clause.conditions:
+                kind = condition.dataset.upper()
+                if kind not in specs:
+                    raise InvalidInput(
+                        f"filterExpression uses {condition.dataset}.{condition.field} "
+                        f"but dataset group {group.arn} has no ACTIVE {kind} dataset"
+                    )
+                names = specs[kind][1].names
+                if condition.field not in names:
+                    raise InvalidInput(
+                        f"filterExpression uses {condition.dataset}.{condition.field}, "
+                        f"which is not a field of the {kind} schema ({', '.join(names)})"
+                    )
 
     def DescribeFilter(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"filter": public(self._get(params.get("filterArn"), "filter", "filterArn").body)}
