@@ -206,7 +206,10 @@ class Runtime:
         if "ITEMS" in specs:
             dataset, spec = specs["ITEMS"]
             frame = read_parts(dataset.body.get("_imports", []), spec)
-            metadata = {str(r["ITEM_ID"]): dict(r) for r in frame.to_dict("records")}
+            metadata = {
+                str(r["ITEM_ID"]): {str(k): v for k, v in r.items()}
+                for r in frame.to_dict("records")
+            }
             # Items sent with PutItems replace their imported metadata at once.
             by_camel = self._fields(dataset)
             for rid, props in self.store.live_records(dataset.arn).items():

@@ -10,6 +10,7 @@ beside the database, written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -217,7 +218,7 @@ class Store:
         type: str,
         parent_arn: str | None = None,
         db: sqlite3.Connection | None = None,
-    ) -> list[Resource]:
+    ) -> builtins.list[Resource]:
         conn = db or self._connection()
         if parent_arn is None:
             rows = conn.execute(
@@ -254,7 +255,7 @@ class Store:
         ).fetchone()
         return _job(row) if row else None
 
-    def open_jobs(self) -> list[Job]:
+    def open_jobs(self) -> builtins.list[Job]:
         rows = self._connection().execute(
             "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
         ).fetchall()
@@ -334,14 +335,14 @@ class Store:
 
     def events_for_user(
         self, dataset_group_arn: str, user_id: str, after_id: int
-    ) -> list[sqlite3.Row]:
+    ) -> builtins.list[sqlite3.Row]:
         return self._connection().execute(
             "SELECT * FROM events WHERE dataset_group_arn = ? AND user_id = ? AND id > ?"
             " ORDER BY id",
             (dataset_group_arn, user_id, after_id),
         ).fetchall()
 
-    def events_for_group(self, dataset_group_arn: str) -> list[sqlite3.Row]:
+    def events_for_group(self, dataset_group_arn: str) -> builtins.list[sqlite3.Row]:
         return self._connection().execute(
             "SELECT * FROM events WHERE dataset_group_arn = ? ORDER BY id",
             (dataset_group_arn,),

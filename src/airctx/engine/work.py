@@ -203,7 +203,8 @@ class Executor:
 
     def data_dir(self, dataset: Resource) -> Path:
         group = name_from_arn(dataset.body["datasetGroupArn"])
-        return self.store.root / "data" / group / dataset.body["datasetType"].lower()
+        kind = str(dataset.body["datasetType"]).lower()
+        return self.store.root / "data" / group / kind
 
     # -- training -----------------------------------------------------------------------
 
