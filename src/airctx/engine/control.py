@@ -40,6 +40,9 @@ MAX_PENDING = 5
 IN_FLIGHT = ("CREATE PENDING", "CREATE IN_PROGRESS")
 DELETABLE = ("ACTIVE", "CREATE FAILED", "CREATE STOPPED")
 
+# The recipes whose solution versions can be refreshed with trainingMode UPDATE.
+UPDATABLE_RECIPES = ("arn:aws:personalize:::recipe/aws-user-personalization",)
+
 SubmitJob = Callable[[str, str], None]
 
 
@@ -125,16 +128,20 @@ class ControlPlane:
     def _page(
         self, key: str, items: list[dict[str, Any]], params: Mapping[str, Any]
     ) -> dict[str, Any]:
-        limit = int(params.get("maxResults") or 100)
-        if not 1 <= limit <= 100:
-            raise InvalidInput("maxResults must be between 1 and 100")
+        limit = params.get("maxResults", 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            raise InvalidInput(f"maxResults must be an integer from 1 to 100, not {limit!r}")
         start = 0
         token = params.get("nextToken")
         if token:
             try:
-                start = int(base64.urlsafe_b64decode(token.encode()).decode())
+                start = int(base64.urlsafe_b64decode(str(token).encode()).decode())
             except (ValueError, UnicodeDecodeError):
-                raise InvalidNextToken(f"The nextToken {token!r} is not valid") from None
+                start = -1
+            if start < 0:
+                raise InvalidNextToken(
+                    f"The nextToken {token!r} is not one this list call returned"
+                )
         out: dict[str, Any] = {key: items[start : start + limit]}
         if start + limit < len(items):
             out["nextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
@@ -149,6 +156,13 @@ class ControlPlane:
                 "starting with a letter or digit"
             )
         return name
+
+    def _parent(self, params: Mapping[str, Any], field: str, kind: str) -> str | None:
+        """The parent ARN a list call is narrowed to; it must exist."""
+        arn = params.get(field)
+        if arn is None:
+            return None
+        return self._get(arn, kind, field).arn
 
     def _group(self, arn: Any, field: str = "datasetGroupArn") -> Resource:
         group = self._get(arn, "dataset-group", field)
@@ -267,9 +281,7 @@ class ControlPlane:
         return {"dataset": body}
 
     def ListDatasets(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        parent = params.get("datasetGroupArn")
-        if parent is not None:
-            self._get(parent, "dataset-group", "datasetGroupArn")
+        parent = self._parent(params, "datasetGroupArn", "dataset-group")
         keys = ("name", "datasetArn", "datasetType", "status", "creationDateTime",
                 "lastUpdatedDateTime")
         items = [_summary(r.body, keys) for r in self.store.list("dataset", parent)]
@@ -355,7 +367,7 @@ class ControlPlane:
     def ListDatasetImportJobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("datasetImportJobArn", "jobName", "status", "creationDateTime",
                 "lastUpdatedDateTime", "failureReason", "importMode")
-        parent = params.get("datasetArn")
+        parent = self._parent(params, "datasetArn", "dataset")
         items = [_summary(r.body, keys) for r in self.store.list("dataset-import-job", parent)]
         return self._page("datasetImportJobs", items, params)
 
@@ -425,7 +437,7 @@ class ControlPlane:
     def ListSolutions(self, params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("name", "solutionArn", "status", "creationDateTime",
                 "lastUpdatedDateTime", "recipeArn")
-        parent = params.get("datasetGroupArn")
+        parent = self._parent(params, "datasetGroupArn", "dataset-group")
         items = [_summary(r.body, keys) for r in self.store.list("solution", parent)]
         return self._page("solutions", items, params)
 
@@ -462,10 +474,19 @@ class ControlPlane:
                 f"Solution {solution.arn} already has a version in training; wait for it "
                 "or stop it"
             )
-        if mode == "UPDATE" and not any(v.status == "ACTIVE" for v in versions):
-            raise InvalidInput(
-                "trainingMode UPDATE needs an ACTIVE solution version trained in FULL mode"
-            )
+        if mode == "UPDATE":
+            if solution.body["recipeArn"] not in UPDATABLE_RECIPES:
+                raise InvalidInput(
+                    f"trainingMode UPDATE works only with the User-Personalization recipe "
+                    f"({', '.join(UPDATABLE_RECIPES)}); solution {solution.arn} uses "
+                    f"{solution.body['recipeArn']}"
+                )
+            if not any(v.status == "ACTIVE" and v.body.get("trainingMode") == "FULL"
+                       for v in versions):
+                raise InvalidInput(
+                    "trainingMode UPDATE needs an ACTIVE solution version trained in FULL "
+                    f"mode; solution {solution.arn} has none"
+                )
         name = params.get("name")
         if name is not None:
             self._name(params)
@@ -478,7 +499,7 @@ class ControlPlane:
         }
         body.update(
             solutionVersionArn=arn, trainingMode=mode, trainingType="MANUAL",
-            performIncrementalUpdate=False,
+            performIncrementalUpdate=mode == "UPDATE",
         )
         if name:
             body["name"] = name
@@ -491,9 +512,7 @@ class ControlPlane:
     def ListSolutionVersions(self, params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("solutionVersionArn", "status", "trainingMode", "trainingType",
                 "creationDateTime", "lastUpdatedDateTime", "failureReason")
-        parent = params.get("solutionArn")
-        if parent is not None:
-            self._get(parent, "solution", "solutionArn")
+        parent = self._parent(params, "solutionArn", "solution")
         items = [_summary(r.body, keys) for r in self.store.list("solution-version", parent)]
         return self._page("solutionVersions", items, params)
 
@@ -552,7 +571,7 @@ class ControlPlane:
     def ListCampaigns(self, params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("name", "campaignArn", "status", "creationDateTime",
                 "lastUpdatedDateTime", "failureReason")
-        solution = params.get("solutionArn")
+        solution = self._parent(params, "solutionArn", "solution")
         rows = self.store.list("campaign")
         if solution is not None:
             rows = [r for r in rows if r.body["solutionVersionArn"].startswith(solution + "/")]
@@ -562,6 +581,12 @@ class ControlPlane:
         campaign = self._get(params.get("campaignArn"), "campaign", "campaignArn")
         if campaign.status != "ACTIVE":
             raise ResourceInUse(f"Campaign {campaign.arn} is {campaign.status}, not ACTIVE")
+        pending = (campaign.body.get("latestCampaignUpdate") or {}).get("status")
+        if pending in ("UPDATE PENDING", "UPDATE IN_PROGRESS"):
+            raise ResourceInUse(
+                f"Campaign {campaign.arn} has an update in progress ({pending}); wait for "
+                "it to finish before updating again"
+            )
         update: dict[str, Any] = {
             "solutionVersionArn": campaign.body["solutionVersionArn"],
             "minProvisionedTPS": campaign.body["minProvisionedTPS"],
@@ -621,7 +646,7 @@ class ControlPlane:
 
     def ListEventTrackers(self, params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("name", "eventTrackerArn", "status", "creationDateTime", "lastUpdatedDateTime")
-        parent = params.get("datasetGroupArn")
+        parent = self._parent(params, "datasetGroupArn", "dataset-group")
         items = [_summary(r.body, keys) for r in self.store.list("event-tracker", parent)]
         return self._page("eventTrackers", items, params)
 
@@ -636,9 +661,10 @@ class ControlPlane:
         group = self._group(params.get("datasetGroupArn"))
         expression = params.get("filterExpression", "")
         try:
-            filters.parse(expression)
+            clauses = filters.parse(expression)
         except ValueError as exc:
             raise InvalidInput(f"filterExpression is invalid: {exc}") from None
+        self._check_filter_fields(group, clauses)
         arn = self.arns.filter(name)
         body = {
             "name": name,
@@ -649,13 +675,33 @@ class ControlPlane:
         self._create("filter", arn, name, group.arn, body)
         return {"filterArn": arn}
 
+    def _check_filter_fields(self, group: Resource, clauses: list[filters.Clause]) -> None:
+        """Every Items./Interactions. field must be in that dataset's schema."""
+        from airctx.engine.datafiles import dataset_specs
+
+        specs = dataset_specs(self.store, group.arn)
+        for clause in clauses:
+            for condition in clause.conditions:
+                kind = condition.dataset.upper()
+                if kind not in specs:
+                    raise InvalidInput(
+                        f"filterExpression uses {condition.dataset}.{condition.field} "
+                        f"but dataset group {group.arn} has no ACTIVE {kind} dataset"
+                    )
+                names = specs[kind][1].names
+                if condition.field not in names:
+                    raise InvalidInput(
+                        f"filterExpression uses {condition.dataset}.{condition.field}, "
+                        f"which is not a field of the {kind} schema ({', '.join(names)})"
+                    )
+
     def DescribeFilter(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {"filter": public(self._get(params.get("filterArn"), "filter", "filterArn").body)}
 
     def ListFilters(self, params: Mapping[str, Any]) -> dict[str, Any]:
         keys = ("name", "filterArn", "creationDateTime", "lastUpdatedDateTime",
                 "datasetGroupArn", "failureReason", "status")
-        parent = params.get("datasetGroupArn")
+        parent = self._parent(params, "datasetGroupArn", "dataset-group")
         items = [_summary(r.body, keys) for r in self.store.list("filter", parent)]
         return self._page("Filters", items, params)
 
@@ -699,18 +745,23 @@ def _summary(body: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: body[k] for k in keys if k in body}
 
 
-def _check_solution_config(config: dict[str, Any], perform_hpo: bool) -> None:
+def _check_solution_config(config: Any, perform_hpo: bool) -> None:
+    if not isinstance(config, dict):
+        raise InvalidInput("solutionConfig must be a structure")
     threshold = config.get("eventValueThreshold")
     if threshold is not None:
         try:
-            float(threshold)
+            float(threshold if isinstance(threshold, str) else "")
         except ValueError:
             raise InvalidInput(
-                f"solutionConfig.eventValueThreshold {threshold!r} is not a number"
+                f"solutionConfig.eventValueThreshold {threshold!r} is not a number "
+                "(give it as a string, e.g. \"0.5\")"
             ) from None
     hpo = config.get("hpoConfig")
     if hpo is None:
         return
+    if not isinstance(hpo, dict):
+        raise InvalidInput("solutionConfig.hpoConfig must be a structure")
     if not perform_hpo:
         raise InvalidInput("solutionConfig.hpoConfig is given but performHPO is false")
     if hpo.get("hpoObjective"):
@@ -723,7 +774,7 @@ def _check_solution_config(config: dict[str, Any], perform_hpo: bool) -> None:
         value = resources.get(key)
         if value is None:
             continue
-        if not str(value).isdigit() or not 1 <= int(value) <= limit:
+        if not isinstance(value, str) or not value.isdigit() or not 1 <= int(value) <= limit:
             raise InvalidInput(
                 f"solutionConfig.hpoConfig.hpoResourceConfig.{key} must be a string "
                 f"holding an integer from 1 to {limit}, not {value!r}"
@@ -731,11 +782,21 @@ def _check_solution_config(config: dict[str, Any], perform_hpo: bool) -> None:
     ranges = hpo.get("algorithmHyperParameterRanges") or {}
     for kind in ("integerHyperParameterRanges", "continuousHyperParameterRanges"):
         for item in ranges.get(kind) or []:
+            name = item.get("name")
             low, high = item.get("minValue"), item.get("maxValue")
-            if low is None or high is None or low > high:
+            if not isinstance(name, str) or not name:
+                raise InvalidInput(f"every entry of {kind} needs a name")
+            if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) \
+                    or low > high:
                 raise InvalidInput(
-                    f"{kind} for {item.get('name')!r}: minValue must be <= maxValue"
+                    f"{kind} for {name!r}: minValue and maxValue must be numbers with "
+                    f"minValue <= maxValue, not {low!r} and {high!r}"
                 )
+    for item in ranges.get("categoricalHyperParameterRanges") or []:
+        if not item.get("name") or not item.get("values"):
+            raise InvalidInput(
+                "every entry of categoricalHyperParameterRanges needs a name and values"
+            )
 
 
 def _check_tps(value: Any) -> int:

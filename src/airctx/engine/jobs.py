@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
 ORPHAN_SECONDS = 10.0
+# A running job whose heartbeat is this old has lost its worker even if a process
+# with the worker's pid exists (after a reboot the pid may belong to another one).
+STALE_SECONDS = 120.0
 MAX_ATTEMPTS = 3
 
 
@@ -105,13 +108,19 @@ class ThreadRunner:
 
 
 def recover(store: Store, runner: Runner, fail: Callable[[str, str], None]) -> None:
-    """Restart or fail jobs whose worker is gone."""
+    """Resume or fail the jobs whose worker is gone (killed process, reboot).
+
+    An interrupted job starts again from the beginning (every job is written to be
+    re-run safely) until it has been attempted ``MAX_ATTEMPTS`` times; then its
+    resource fails with a reason that says so.
+    """
     now = time.time()
     for job in store.open_jobs():
-        if pid_alive(job.owner_pid):
+        stale = job.state == "running" and now - (job.heartbeat or 0.0) > STALE_SECONDS
+        if job.owner_pid is not None and pid_alive(job.owner_pid) and not stale:
             continue
-        # A job just queued may not have its worker recorded yet.
-        if job.owner_pid is None and now - job.created < ORPHAN_SECONDS:
+        # A job just queued (or requeued) may not have its worker recorded yet.
+        if job.owner_pid is None and now - (job.heartbeat or job.created) < ORPHAN_SECONDS:
             continue
         if job.attempts >= MAX_ATTEMPTS:
             fail(
@@ -120,8 +129,9 @@ def recover(store: Store, runner: Runner, fail: Callable[[str, str], None]) -> N
                 "stopped before finishing); see worker.log in the engine state directory",
             )
             continue
-        log.warning("resuming interrupted %s job for %s", job.action, job.arn)
-        runner.submit(job.arn, job.action)
+        if store.requeue_job(job, now):
+            log.warning("resuming interrupted %s job for %s", job.action, job.arn)
+            runner.submit(job.arn, job.action)
 
 
 class Heartbeat:

@@ -206,16 +206,29 @@ class Runtime:
         if "ITEMS" in specs:
             dataset, spec = specs["ITEMS"]
             frame = read_parts(dataset.body.get("_imports", []), spec)
-            metadata = {str(r["ITEM_ID"]): dict(r) for r in frame.to_dict("records")}
+            metadata = {
+                str(r["ITEM_ID"]): {str(k): v for k, v in r.items()}
+                for r in frame.to_dict("records")
+            }
+            # Items sent with PutItems replace their imported metadata at once.
+            by_camel = self._fields(dataset)
+            for rid, props in self.store.live_records(dataset.arn).items():
+                fields = {by_camel[k]: v for k, v in props.items() if k in by_camel}
+                metadata[rid] = {**metadata.get(rid, {}), **fields, "ITEM_ID": rid}
         rows: list[dict[str, Any]] = []
         user_id = params.get("userId")
         if user_id and "INTERACTIONS" in specs:
             dataset, spec = specs["INTERACTIONS"]
             frame = read_parts(dataset.body.get("_imports", []), spec)
             rows = frame[frame["USER_ID"] == user_id].to_dict("records")
+            by_camel = self._fields(dataset)
             for event in self.store.events_for_user(group, user_id, 0):
-                rows.append({"ITEM_ID": event["item_id"], "EVENT_TYPE": event["event_type"],
-                             "EVENT_VALUE": event["event_value"]})
+                props = json.loads(event["properties"] or "{}")
+                rows.append({
+                    **{by_camel[k]: v for k, v in props.items() if k in by_camel},
+                    "ITEM_ID": event["item_id"], "EVENT_TYPE": event["event_type"],
+                    "EVENT_VALUE": event["event_value"],
+                })
         try:
             allowed = filters.apply(
                 clauses, values,
@@ -253,12 +266,18 @@ class Runtime:
         rows = []
         for index, event in enumerate(events):
             where = f"eventList[{index}]"
+            if not isinstance(event, dict):
+                raise InvalidInput(f"{where} must be an event structure")
             properties = _properties(event.get("properties"), where, allowed,
                                      forbidden=FORBIDDEN_PROPERTIES)
-            value = event.get("eventValue")
+            event_type = event.get("eventType")
+            if not isinstance(event_type, str) or not event_type:
+                raise InvalidInput(f"{where}.eventType is required")
+            sent_at = _number(event.get("sentAt"), f"{where}.sentAt", required=True)
+            value = _number(event.get("eventValue"), f"{where}.eventValue")
             rows.append((
                 group, tracking_id, user_id, session_id, event.get("eventId"),
-                event["eventType"], value, event.get("itemId"), float(event["sentAt"]),
+                event_type, value, event.get("itemId"), sent_at,
                 json.dumps(properties) if properties else None, now,
             ))
         self.store.add_events(rows)
@@ -293,6 +312,17 @@ class Runtime:
 
     def PutItems(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._put_records(params, "ITEMS", "items", "itemId")
+
+
+def _number(value: Any, where: str, *, required: bool = False) -> float | None:
+    """A numeric request field (botocore sends floats, or datetimes as epoch)."""
+    if value is None:
+        if required:
+            raise InvalidInput(f"{where} is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{where} must be a number, not {value!r}")
+    return float(value)
 
 
 def _properties(

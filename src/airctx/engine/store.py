@@ -10,6 +10,7 @@ beside the database, written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -217,7 +218,7 @@ class Store:
         type: str,
         parent_arn: str | None = None,
         db: sqlite3.Connection | None = None,
-    ) -> list[Resource]:
+    ) -> builtins.list[Resource]:
         conn = db or self._connection()
         if parent_arn is None:
             rows = conn.execute(
@@ -254,7 +255,7 @@ class Store:
         ).fetchone()
         return _job(row) if row else None
 
-    def open_jobs(self) -> list[Job]:
+    def open_jobs(self) -> builtins.list[Job]:
         rows = self._connection().execute(
             "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
         ).fetchall()
@@ -263,14 +264,22 @@ class Store:
     def claim_job(
         self, arn: str, pid: int, now: float, owner_alive: Callable[[int], bool]
     ) -> Job | None:
-        """Take ownership of a job; None if it is done or another live process has it."""
+        """Take ownership of a job; None if it is done or another process has it.
+
+        A queued job is free unless another live process was started for it; a
+        running job is free only when its owner has died (a new owner always comes
+        through :meth:`requeue_job` first, so two workers never run one job).
+        """
         with self.transaction() as db:
             job = self.job(arn, db=db)
             if job is None or job.state not in ("queued", "running"):
                 return None
-            if job.state == "running" and job.owner_pid not in (None, pid):
-                if owner_alive(job.owner_pid):
-                    return None
+            if job.state == "running" and (job.owner_pid == pid
+                                           or owner_alive(job.owner_pid or 0)):
+                return None
+            if job.state == "queued" and job.owner_pid not in (None, pid) \
+                    and owner_alive(job.owner_pid or 0):
+                return None
             db.execute(
                 "UPDATE jobs SET state = 'running', owner_pid = ?, heartbeat = ?,"
                 " attempts = attempts + 1 WHERE arn = ?",
@@ -279,11 +288,31 @@ class Store:
             return self.job(arn, db=db)
 
     def set_job_owner(self, arn: str, pid: int, now: float) -> None:
+        """Record the worker started for a queued job, unless one has claimed it."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE jobs SET owner_pid = ?, heartbeat = ? WHERE arn = ?",
+                "UPDATE jobs SET owner_pid = ?, heartbeat = ? WHERE arn = ?"
+                " AND state = 'queued' AND owner_pid IS NULL",
                 (pid, now, arn),
             )
+
+    def requeue_job(self, seen: Job, now: float) -> bool:
+        """Queue an interrupted job again, if it is still as ``seen`` left it.
+
+        The comparison makes the hand-over atomic: of several engines recovering
+        at once, exactly one gets True and starts a worker. A job that never got
+        as far as being claimed counts as one attempt, so a worker that cannot
+        start at all still runs out of attempts.
+        """
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET state = 'queued', owner_pid = NULL, heartbeat = ?,"
+                " attempts = attempts + ? WHERE arn = ? AND state = ?"
+                " AND owner_pid IS ? AND attempts = ?",
+                (now, 1 if seen.state == "queued" else 0, seen.arn, seen.state,
+                 seen.owner_pid, seen.attempts),
+            )
+            return cursor.rowcount == 1
 
     def heartbeat(self, arn: str, now: float) -> None:
         with self.transaction() as db:
@@ -306,14 +335,14 @@ class Store:
 
     def events_for_user(
         self, dataset_group_arn: str, user_id: str, after_id: int
-    ) -> list[sqlite3.Row]:
+    ) -> builtins.list[sqlite3.Row]:
         return self._connection().execute(
             "SELECT * FROM events WHERE dataset_group_arn = ? AND user_id = ? AND id > ?"
             " ORDER BY id",
             (dataset_group_arn, user_id, after_id),
         ).fetchall()
 
-    def events_for_group(self, dataset_group_arn: str) -> list[sqlite3.Row]:
+    def events_for_group(self, dataset_group_arn: str) -> builtins.list[sqlite3.Row]:
         return self._connection().execute(
             "SELECT * FROM events WHERE dataset_group_arn = ? ORDER BY id",
             (dataset_group_arn,),

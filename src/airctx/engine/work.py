@@ -66,20 +66,33 @@ class Executor:
             self.fail(arn, f"Internal error in the local engine: {exc}")
 
     def fail(self, arn: str, reason: str) -> None:
-        resource = self.store.get(arn)
+        """Record a job's failure on its resource and close the job.
+
+        A failed create leaves ``CREATE FAILED``; a failed campaign update leaves the
+        campaign ACTIVE on its previous version, with ``latestCampaignUpdate`` in
+        ``UPDATE FAILED``; a failed delete leaves the resource ACTIVE so that the
+        delete can be tried again.
+        """
+        reason = reason[:1000]
+        now = time.time()
         with self.store.transaction() as db:
+            resource = self.store.get(arn, db=db)
+            job = self.store.job(arn, db=db)
             if resource is not None:
-                body = dict(resource.body, lastUpdatedDateTime=time.time())
-                if resource.status and resource.status.startswith("DELETE"):
+                body = dict(resource.body, lastUpdatedDateTime=now)
+                status = resource.status
+                if job is not None and job.action == "update":
+                    update = dict(body.get("latestCampaignUpdate") or {})
+                    update.update(status="UPDATE FAILED", failureReason=reason,
+                                  lastUpdatedDateTime=now)
+                    body["latestCampaignUpdate"] = update
+                elif resource.status and resource.status.startswith("DELETE"):
                     status = "ACTIVE"
+                    body.update(status=status, failureReason=reason)
                 else:
                     status = "CREATE FAILED"
-                body.update(status=status, failureReason=reason[:1000])
-                if "latestCampaignUpdate" in body and status == "ACTIVE":
-                    update = dict(body["latestCampaignUpdate"], status="UPDATE FAILED")
-                    update["failureReason"] = reason[:1000]
-                    body["latestCampaignUpdate"] = update
-                self.store.update(db, arn, status=status, body=body)
+                    body.update(status=status, failureReason=reason)
+                self.store.update(db, arn, status=status, body=body, now=now)
             self.store.finish_job(db, arn)
 
     # -- state changes --------------------------------------------------------------------
@@ -123,17 +136,26 @@ class Executor:
         self._finish(resource.arn, "ACTIVE", **extra)
 
     def _update_campaign(self, campaign: Resource) -> None:
-        update = dict(campaign.body["latestCampaignUpdate"], status="UPDATE IN_PROGRESS")
+        now = time.time()
+        update = dict(campaign.body["latestCampaignUpdate"], status="UPDATE IN_PROGRESS",
+                      lastUpdatedDateTime=now)
         with self.store.transaction() as db:
-            self.store.update(db, campaign.arn, body=dict(campaign.body, latestCampaignUpdate=update))
+            self.store.update(
+                db, campaign.arn, body=dict(campaign.body, latestCampaignUpdate=update),
+                now=now,
+            )
         self._deploy(update["solutionVersionArn"])
         now = time.time()
-        update.update(status="ACTIVE", lastUpdatedDateTime=now)
-        body = dict(campaign.body, latestCampaignUpdate=update, lastUpdatedDateTime=now)
-        for key in ("solutionVersionArn", "minProvisionedTPS", "campaignConfig"):
-            body[key] = update[key]
         with self.store.transaction() as db:
-            self.store.update(db, campaign.arn, body=body, now=now)
+            # Re-read: the campaign may have been changed or deleted meanwhile.
+            current = self.store.get(campaign.arn, db=db)
+            if current is not None:
+                update.update(status="ACTIVE", lastUpdatedDateTime=now)
+                body = dict(current.body, latestCampaignUpdate=update,
+                            lastUpdatedDateTime=now)
+                for key in ("solutionVersionArn", "minProvisionedTPS", "campaignConfig"):
+                    body[key] = update[key]
+                self.store.update(db, campaign.arn, body=body, now=now)
             self.store.finish_job(db, campaign.arn)
 
     def _deploy(self, version_arn: str) -> None:
@@ -181,7 +203,8 @@ class Executor:
 
     def data_dir(self, dataset: Resource) -> Path:
         group = name_from_arn(dataset.body["datasetGroupArn"])
-        return self.store.root / "data" / group / dataset.body["datasetType"].lower()
+        kind = str(dataset.body["datasetType"]).lower()
+        return self.store.root / "data" / group / kind
 
     # -- training -----------------------------------------------------------------------
 
@@ -210,33 +233,92 @@ class Executor:
             log.info("%s %s %s", version.arn, stage, dict(figures))
 
         started = time.time()
-        hyperparameters = dict(config.get("algorithmHyperParameters") or {})
-        try:
-            result = training.train(
-                info.name, data, hyperparameters=hyperparameters,
-                perform_hpo=bool(version.body.get("performHPO")),
-                hpo_config=config.get("hpoConfig"), progress=progress,
+        if version.body.get("trainingMode") == "UPDATE":
+            extra = self._refresh(version, info.name, data, progress)
+        else:
+            hyperparameters = dict(config.get("algorithmHyperParameters") or {})
+            try:
+                result = training.train(
+                    info.name, data, hyperparameters=hyperparameters,
+                    perform_hpo=bool(version.body.get("performHPO")),
+                    hpo_config=config.get("hpoConfig"), progress=progress,
+                )
+            except ValueError as exc:
+                raise JobFailed(str(exc)) from None
+            self._save_model(version, result.model)
+            extra = {
+                "_metrics": result.metrics,
+                "_baselineMetrics": result.baseline_metrics,
+                "_hpoTrials": result.hpo_trials,
+                "_hyperparameters": result.hyperparameters,
+            }
+            if version.body.get("performHPO"):
+                extra["tunedHPOParams"] = {"algorithmHyperParameters": result.hyperparameters}
+        extra.update(
+            trainingHours=round((time.time() - started) / 3600.0, 6),
+            _modelDir=str(self._model_dir(version)),
+            _eventWatermark=watermark,
+        )
+        return extra
+
+    def _refresh(
+        self, version: Resource, recipe: str, data: Any, progress: Any
+    ) -> dict[str, Any]:
+        """trainingMode UPDATE: refit on today's data with the FULL version's settings.
+
+        The model sees the interactions, events and items added since the FULL
+        version, but there is no tuning and no new holdout measurement: the
+        hyperparameters (tuned ones included) and the metrics are those of the
+        newest ACTIVE FULL version of the solution, as on Personalize, where an
+        update is a cheap refresh and a FULL retraining is still due regularly.
+        """
+        from airctx.engine.recipes import recipe_class
+        from airctx.engine.training import check_minimums
+
+        base = next(
+            (v for v in self.store.list("solution-version", version.body["solutionArn"])
+             if v.status == "ACTIVE" and v.body.get("trainingMode", "FULL") == "FULL"),
+            None,
+        )
+        if base is None:
+            raise JobFailed(
+                "trainingMode UPDATE needs an ACTIVE solution version trained in FULL "
+                "mode; none is left"
             )
+        hyperparameters = dict(
+            base.body.get("_hyperparameters")
+            or (base.body.get("tunedHPOParams") or {}).get("algorithmHyperParameters")
+            or (base.body.get("solutionConfig") or {}).get("algorithmHyperParameters")
+            or {}
+        )
+        try:
+            check_minimums(data.interactions)
+            model = recipe_class(recipe)()
+            model.fit(data, hyperparameters, progress)
         except ValueError as exc:
             raise JobFailed(str(exc)) from None
-        model_dir = self.store.root / "models" / "/".join(version.arn.split("/")[-2:])
+        self._save_model(version, model)
+        extra: dict[str, Any] = {
+            "_metrics": dict(base.body.get("_metrics") or {}),
+            "_baselineMetrics": dict(base.body.get("_baselineMetrics") or {}),
+            "_hyperparameters": hyperparameters,
+            "_updatedFrom": base.arn,
+        }
+        if "tunedHPOParams" in base.body:
+            extra["tunedHPOParams"] = base.body["tunedHPOParams"]
+        return extra
+
+    def _model_dir(self, version: Resource) -> Path:
+        return self.store.root / "models" / "/".join(version.arn.split("/")[-2:])
+
+    def _save_model(self, version: Resource, model: Any) -> None:
+        """Write the model beside its final place, then rename it there."""
+        model_dir = self._model_dir(version)
         staging = model_dir.with_name(model_dir.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
-        result.model.save(staging)
+        model.save(staging)
         shutil.rmtree(model_dir, ignore_errors=True)
         staging.rename(model_dir)
-        hours = (time.time() - started) / 3600.0
-        extra: dict[str, Any] = {
-            "trainingHours": round(hours, 6),
-            "_modelDir": str(model_dir),
-            "_metrics": result.metrics,
-            "_baselineMetrics": result.baseline_metrics,
-            "_eventWatermark": watermark,
-            "_hpoTrials": result.hpo_trials,
-        }
-        if version.body.get("performHPO"):
-            extra["tunedHPOParams"] = {"algorithmHyperParameters": result.hyperparameters}
-        return extra
 
     # -- delete ---------------------------------------------------------------------------
 
