@@ -112,7 +112,10 @@ def test_a_killed_process_worker_is_resumed_by_the_next_engine(
     (hooks / "sitecustomize.py").write_text(HOLD_HOOK)
     hold = tmp_path / "hold"
     hold.touch()
-    monkeypatch.setenv("PYTHONPATH", f"{hooks}{os.pathsep}{os.environ['PYTHONPATH']}")
+    # Keep whatever path the test run itself uses (an installed package needs none).
+    inherited = os.environ.get("PYTHONPATH")
+    path = f"{hooks}{os.pathsep}{inherited}" if inherited else str(hooks)
+    monkeypatch.setenv("PYTHONPATH", path)
     monkeypatch.setenv("HOLD_FILE", str(hold))
 
     # The default runner starts a detached worker; kill it in the middle of training.
