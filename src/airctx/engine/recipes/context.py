@@ -64,6 +64,7 @@ _BOUNDS: Mapping[str, tuple[float, float]] = {
     "history_context_boost": (0.0, 100.0),
     "rerank_candidates": (0.0, 10_000.0),
     "rerank_l2": (0.0, 100.0),
+    "rerank_rounds": (1.0, 20.0),
     "ease_lambda": (0.0, 1e6),
 }
 # The second stage needs enough "next interaction" examples to learn from; with
@@ -120,6 +121,7 @@ class UserPersonalization(Recommender):
         "history_context_boost": "6",
         "rerank_candidates": "50",
         "rerank_l2": "0.01",
+        "rerank_rounds": "1",
         "ease_lambda": "10",
     }
     DEFAULT_HPO_RANGES: ClassVar[Mapping[str, Any]] = {
@@ -202,6 +204,8 @@ class UserPersonalization(Recommender):
         learned = self._learn_second_stage(data)
         self._fit_tables(data)
         self.ranker = learned
+        if learned is None:
+            self.tables = None
         if progress is not None:
             progress(
                 "fit",
@@ -294,38 +298,41 @@ class UserPersonalization(Recommender):
         self.ranker_examples = 0
         if self.params["rerank_candidates"] <= 0:
             return None
-        frame = data.interactions
-        ordered = frame.sort_values(["USER_ID", TIMESTAMP], kind="stable")
-        is_last = ~ordered.duplicated("USER_ID", keep="last").to_numpy()
-        size = ordered.groupby("USER_ID", sort=False)["USER_ID"].transform("size")
-        held = is_last & (size.to_numpy() >= 2)
-        if int(held.sum()) < MIN_RANKER_EXAMPLES:
-            logger.info(
-                "%s: %d users with 2+ events; second stage skipped",
-                self.RECIPE,
-                int(held.sum()),
+        groups: list[_common.FloatArray] = []
+        positives: list[int] = []
+        frame = data.interactions.sort_values(["USER_ID", TIMESTAMP], kind="stable")
+        for _ in range(int(self.params["rerank_rounds"])):
+            is_last = ~frame.duplicated("USER_ID", keep="last").to_numpy()
+            size = frame.groupby("USER_ID", sort=False)["USER_ID"].transform("size")
+            held = is_last & (size.to_numpy() >= 2)
+            if int(held.sum()) < MIN_RANKER_EXAMPLES:
+                break
+            frame, hidden = frame[~held], frame[held]
+            hidden = hidden[hidden["ITEM_ID"].isin(set(frame["ITEM_ID"]))]
+            if len(hidden) > MAX_RANKER_EXAMPLES:
+                hidden = hidden.sample(MAX_RANKER_EXAMPLES, random_state=0)
+            inner = type(self)()
+            inner.params = {**self.params}
+            inner._fit_tables(
+                TrainingData(
+                    frame,
+                    users=data.users,
+                    items=data.items,
+                    context_fields=data.context_fields,
+                    user_fields=data.user_fields,
+                    item_fields=data.item_fields,
+                )
             )
-            return None
-        inner_frame = ordered[~held]
-        hidden = ordered[held]
-        hidden = hidden[hidden["ITEM_ID"].isin(set(inner_frame["ITEM_ID"]))]
-        if len(hidden) > MAX_RANKER_EXAMPLES:
-            hidden = hidden.sample(MAX_RANKER_EXAMPLES, random_state=0)
-        inner = type(self)()
-        inner.params = {**self.params}
-        inner._fit_tables(
-            TrainingData(
-                inner_frame,
-                users=data.users,
-                items=data.items,
-                context_fields=data.context_fields,
-                user_fields=data.user_fields,
-                item_fields=data.item_fields,
-            )
-        )
-        groups, positives = inner._examples(hidden)
+            found, rows = inner._examples(hidden)
+            groups.extend(found)
+            positives.extend(rows)
         self.ranker_examples = len(groups)
         if len(groups) < MIN_RANKER_EXAMPLES:
+            logger.info(
+                "%s: %d training examples; second stage skipped",
+                self.RECIPE,
+                len(groups),
+            )
             return None
         return ranker.fit_softmax(groups, positives, self.params["rerank_l2"])
 
@@ -522,9 +529,16 @@ class UserPersonalization(Recommender):
                 )
                 given.append(tables.context_given_item[k][code, candidates])
                 quality.append(tables.context_quality[k][code, candidates])
-        columns["log_context"] = np.mean(log_context, axis=0) if log_context else zero
-        columns["context_given_item"] = np.mean(given, axis=0) if given else zero
-        columns["context_quality"] = np.mean(quality, axis=0) if quality else zero
+        if log_context:
+            columns["log_context"] = np.mean(log_context, axis=0)
+            columns["context_given_item"] = np.mean(given, axis=0)
+            columns["context_quality"] = np.mean(quality, axis=0)
+        else:
+            # Without context, the context features take their context-free
+            # values, so the weights learned with context still make sense.
+            columns["log_context"] = columns["log_popularity"]
+            columns["context_given_item"] = np.ones(candidates.size)
+            columns["context_quality"] = tables.item_quality[candidates]
 
         items, times = events.items, events.times
         when = float(times.max()) if items.size else tables.latest_time
@@ -539,7 +553,9 @@ class UserPersonalization(Recommender):
             asked = codes >= 0
             if asked.any():
                 match = (events.contexts[:, asked] == codes[asked]).all(axis=1)
-                in_context = np.bincount(items[match], minlength=n_items)
+                in_context = np.bincount(items[match], minlength=n_items).astype(
+                    np.float64
+                )
             else:
                 in_context = np.zeros(n_items)
             own = np.bincount(items, weights=events.quality, minlength=n_items)
@@ -745,7 +761,10 @@ class UserPersonalization(Recommender):
         model = cls()
         # A model saved by an older version lacks newer hyperparameters; their
         # defaults apply (a component the model has no table for scores nothing).
-        model.hyperparameters = {**cls.DEFAULT_HYPERPARAMETERS, **meta["hyperparameters"]}
+        model.hyperparameters = {
+            **cls.DEFAULT_HYPERPARAMETERS,
+            **meta["hyperparameters"],
+        }
         model.params = {k: float(v) for k, v in model.hyperparameters.items()}
         model.context_fields = tuple(meta["context_fields"])
         model.user_fields = tuple(meta["user_fields"])

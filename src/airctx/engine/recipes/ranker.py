@@ -71,6 +71,7 @@ class ItemTables:
     bucket_seconds: float
     latest_time: float
     ease: FloatArray  # items x items, or 0 x 0 when the catalogue is too large
+    item_quality: FloatArray  # mean rating quality per item, for context-free queries
     context_given_item: dict[int, FloatArray] = field(default_factory=dict)
     context_quality: dict[int, FloatArray] = field(default_factory=dict)
 
@@ -102,7 +103,9 @@ class ItemTables:
         span = max(latest - origin, 1.0)
         width = max(BUCKET_DAYS * _common.SECONDS_PER_DAY, span / MAX_BUCKETS)
         n_buckets = int(span // width) + 1
-        buckets = np.minimum(((times - origin) // width).astype(np.int64), n_buckets - 1)
+        buckets = np.minimum(
+            ((times - origin) // width).astype(np.int64), n_buckets - 1
+        )
         counts = np.zeros((n_items, n_buckets + 1))
         np.add.at(counts, (items, buckets + 1), 1.0)
         cumulative = np.cumsum(counts, axis=1)
@@ -110,6 +113,10 @@ class ItemTables:
         context_given_item: dict[int, FloatArray] = {}
         context_quality: dict[int, FloatArray] = {}
         per_item = np.bincount(items, minlength=n_items).astype(np.float64)
+        prior = float(quality.mean())
+        item_quality = (
+            np.bincount(items, weights=quality, minlength=n_items) + 2.0 * prior
+        ) / (per_item + 2.0)
         for k, n_values in enumerate(n_contexts):
             codes = event_context[:, k]
             keep = codes >= 0
@@ -119,7 +126,6 @@ class ItemTables:
             total = np.bincount(flat, weights=quality[keep], minlength=size)
             context_given_item[k] = count / np.maximum(per_item, 1.0)
             # Shrunk towards the overall mean quality: two pseudo-events.
-            prior = float(quality.mean())
             context_quality[k] = (total.reshape(n_values, n_items) + 2.0 * prior) / (
                 count + 2.0
             )
@@ -131,6 +137,7 @@ class ItemTables:
             bucket_seconds=width,
             latest_time=latest,
             ease=ease(users, items, n_users, n_items, ease_lambda),
+            item_quality=item_quality,
             context_given_item=context_given_item,
             context_quality=context_quality,
         )
@@ -139,10 +146,10 @@ class ItemTables:
         """log(1 + events of each item within ``window_days`` of ``when``)."""
         n_buckets = self.bucket_counts.shape[1] - 1
         half = window_days * _common.SECONDS_PER_DAY
-        low = int(np.clip((when - half - self.bucket_origin) // self.bucket_seconds,
-                          0, n_buckets))
-        high = int(np.clip((when + half - self.bucket_origin) // self.bucket_seconds
-                           + 1, 0, n_buckets))
+        start = (when - half - self.bucket_origin) // self.bucket_seconds
+        stop = (when + half - self.bucket_origin) // self.bucket_seconds + 1
+        low = int(np.clip(start, 0, n_buckets))
+        high = int(np.clip(stop, 0, n_buckets))
         result: FloatArray = np.log1p(
             self.bucket_counts[:, high] - self.bucket_counts[:, low]
         )
@@ -157,6 +164,7 @@ class ItemTables:
                 [self.bucket_origin, self.bucket_seconds, self.latest_time]
             ),
             "ltr_ease": self.ease,
+            "ltr_item_quality": self.item_quality,
         }
         for k, table in self.context_given_item.items():
             result[f"ltr_context_given_item_{k}"] = table
@@ -176,6 +184,7 @@ class ItemTables:
             bucket_seconds=width,
             latest_time=latest,
             ease=arrays["ltr_ease"],
+            item_quality=arrays["ltr_item_quality"],
             context_given_item={
                 k: arrays[f"ltr_context_given_item_{k}"] for k in range(n_contexts)
             },
