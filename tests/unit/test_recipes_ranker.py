@@ -145,7 +145,10 @@ def test_softmax_ranker_puts_the_marked_row_first() -> None:
         positives.append(best)
     model = ranker.fit_softmax(groups, positives, l2=0.001)
     assert model.weights[1] > 0 > model.weights[2]
-    hits = [int(np.argmax(model.score(g))) == p for g, p in zip(groups, positives)]
+    hits = [
+        int(np.argmax(model.score(g))) == p
+        for g, p in zip(groups, positives, strict=True)
+    ]
     assert np.mean(hits) > 0.9
 
 

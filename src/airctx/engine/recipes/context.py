@@ -135,6 +135,12 @@ class UserPersonalization(Recommender):
             {"name": "history_context_boost", "minValue": 0.0, "maxValue": 10.0},
             {"name": "rating_weight", "minValue": 0.0, "maxValue": 1.0},
             {
+                "name": "rerank_l2",
+                "minValue": 0.001,
+                "maxValue": 1.0,
+                "scalingType": "Logarithmic",
+            },
+            {
                 "name": "recency_half_life_days",
                 "minValue": 30.0,
                 "maxValue": 3650.0,
@@ -343,6 +349,9 @@ class UserPersonalization(Recommender):
         k = int(self.params["rerank_candidates"])
         groups: list[_common.FloatArray] = []
         positives: list[int] = []
+        tables = self.tables
+        if tables is None:
+            return groups, positives
         targets = _common.item_positions(hidden, self.item_ids)
         contexts = {
             name: np.where(hidden[name].notna(), hidden[name].astype(str), "")
@@ -364,7 +373,9 @@ class UserPersonalization(Recommender):
             found = np.flatnonzero(candidates == target)
             if found.size == 0:
                 continue
-            groups.append(self._features(query, events, blend, parts, candidates))
+            groups.append(
+                self._features(tables, query, events, blend, parts, candidates)
+            )
             positives.append(int(found[0]))
         return groups, positives
 
@@ -448,7 +459,7 @@ class UserPersonalization(Recommender):
         blend, parts = self._blend(user, query, events)
         if self.ranker is None or self.tables is None:
             return blend
-        return self._rerank(query, events, blend, parts)
+        return self._rerank(self.ranker, self.tables, query, events, blend, parts)
 
     def _blend(
         self, user: int | None, query: Query, events: _Events
@@ -485,17 +496,20 @@ class UserPersonalization(Recommender):
 
     def _rerank(
         self,
+        learned: ranker.LinearRanker,
+        tables: ranker.ItemTables,
         query: Query,
         events: _Events,
         blend: _common.FloatArray,
         parts: dict[str, _common.FloatArray],
     ) -> _common.FloatArray:
-        assert self.ranker is not None  # checked by the caller
         candidates = _candidates(blend, int(self.params["rerank_candidates"]))
         peak = float(blend.max())
         result = blend / peak if peak > 0 else blend.copy()
         result = np.minimum(result, 1.0)
-        s = self.ranker.score(self._features(query, events, blend, parts, candidates))
+        s = learned.score(
+            self._features(tables, query, events, blend, parts, candidates)
+        )
         gap = float(s.max()) - s
         # Monotone in the ranker's score, above every other item.
         result[candidates] = 1.0 + 1.0 / (1.0 + gap)
@@ -503,6 +517,7 @@ class UserPersonalization(Recommender):
 
     def _features(
         self,
+        tables: ranker.ItemTables,
         query: Query,
         events: _Events,
         blend: _common.FloatArray,
@@ -510,8 +525,6 @@ class UserPersonalization(Recommender):
         candidates: _common.IntArray,
     ) -> _common.FloatArray:
         """The second stage's features (ranker.FEATURES) of the candidate items."""
-        tables = self.tables
-        assert tables is not None  # only called with a second stage
         n_items = self.item_ids.size
         columns: dict[str, _common.FloatArray] = {}
         zero = np.zeros(candidates.size)
