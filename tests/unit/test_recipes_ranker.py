@@ -176,8 +176,8 @@ def test_near_counts_events_around_a_time() -> None:
         2,
         ease_lambda=0.0,
     )
-    around_start = np.expm1(tables.near(float(times[0]), 14.0))
-    around_end = np.expm1(tables.near(float(times[-1]), 14.0))
+    around_start = np.expm1(tables.near(float(times[0]), 14.0, np.arange(2)))
+    around_end = np.expm1(tables.near(float(times[-1]), 14.0, np.arange(2)))
     assert around_start.round().tolist() == [2.0, 1.0]
     assert around_end.round().tolist() == [0.0, 2.0]
     assert tables.ease.size == 0

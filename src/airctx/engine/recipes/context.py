@@ -555,12 +555,12 @@ class UserPersonalization(Recommender):
 
         items, times = events.items, events.times
         when = float(times.max()) if items.size else tables.latest_time
-        columns["log_near_short"] = tables.near(when, ranker.SHORT_WINDOW_DAYS)[
-            candidates
-        ]
-        columns["log_near_long"] = tables.near(when, ranker.LONG_WINDOW_DAYS)[
-            candidates
-        ]
+        columns["log_near_short"] = tables.near(
+            when, ranker.SHORT_WINDOW_DAYS, candidates
+        )
+        columns["log_near_long"] = tables.near(
+            when, ranker.LONG_WINDOW_DAYS, candidates
+        )
         if items.size:
             counts = np.bincount(items, minlength=n_items).astype(np.float64)
             asked = codes >= 0

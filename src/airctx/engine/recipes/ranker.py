@@ -142,8 +142,8 @@ class ItemTables:
             context_quality=context_quality,
         )
 
-    def near(self, when: float, window_days: float) -> FloatArray:
-        """log(1 + events of each item within ``window_days`` of ``when``)."""
+    def near(self, when: float, window_days: float, rows: IntArray) -> FloatArray:
+        """log(1 + events of the ``rows`` items within ``window_days`` of ``when``)."""
         n_buckets = self.bucket_counts.shape[1] - 1
         half = window_days * _common.SECONDS_PER_DAY
         start = (when - half - self.bucket_origin) // self.bucket_seconds
@@ -151,7 +151,7 @@ class ItemTables:
         low = int(np.clip(start, 0, n_buckets))
         high = int(np.clip(stop, 0, n_buckets))
         result: FloatArray = np.log1p(
-            self.bucket_counts[:, high] - self.bucket_counts[:, low]
+            self.bucket_counts[rows, high] - self.bucket_counts[rows, low]
         )
         return result
 
