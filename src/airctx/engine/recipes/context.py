@@ -25,13 +25,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from airctx.engine.recipes import _common
+from airctx.engine.recipes import _common, ranker
 from airctx.engine.recipes.base import (
     EVENT_VALUE,
     TIMESTAMP,
@@ -62,7 +62,15 @@ _BOUNDS: Mapping[str, tuple[float, float]] = {
     "recency_half_life_days": (1.0, 36_500.0),
     "context_smoothing": (0.0, 1e6),
     "history_context_boost": (0.0, 100.0),
+    "rerank_candidates": (0.0, 10_000.0),
+    "rerank_l2": (0.0, 100.0),
+    "rerank_rounds": (1.0, 20.0),
+    "ease_lambda": (0.0, 1e6),
 }
+# The second stage needs enough "next interaction" examples to learn from; with
+# fewer, the blend alone serves. Beyond the maximum, a random sample is used.
+MIN_RANKER_EXAMPLES = 100
+MAX_RANKER_EXAMPLES = 5000
 # Amazon Personalize's own hyperparameters for these recipes: accepted so that a
 # configuration written for AWS trains here too, but they have no local meaning.
 _AWS_ONLY = (
@@ -111,6 +119,10 @@ class UserPersonalization(Recommender):
         "recency_half_life_days": "1400",
         "context_smoothing": "2",
         "history_context_boost": "6",
+        "rerank_candidates": "50",
+        "rerank_l2": "0.01",
+        "rerank_rounds": "1",
+        "ease_lambda": "10",
     }
     DEFAULT_HPO_RANGES: ClassVar[Mapping[str, Any]] = {
         "continuousHyperParameterRanges": [
@@ -122,6 +134,12 @@ class UserPersonalization(Recommender):
             {"name": "sequence_weight", "minValue": 0.0, "maxValue": 3.0},
             {"name": "history_context_boost", "minValue": 0.0, "maxValue": 10.0},
             {"name": "rating_weight", "minValue": 0.0, "maxValue": 1.0},
+            {
+                "name": "rerank_l2",
+                "minValue": 0.001,
+                "maxValue": 1.0,
+                "scalingType": "Logarithmic",
+            },
             {
                 "name": "recency_half_life_days",
                 "minValue": 30.0,
@@ -160,6 +178,9 @@ class UserPersonalization(Recommender):
         self.cooccurrence = sparse.csr_matrix((0, 0))
         self.sequence = sparse.csr_matrix((0, 0))
         self.item_features = sparse.csr_matrix((0, 0))
+        self.tables: ranker.ItemTables | None = None
+        self.ranker: ranker.LinearRanker | None = None
+        self.ranker_examples = 0
         self._reindex()
 
     # ---- training -------------------------------------------------------------
@@ -170,7 +191,7 @@ class UserPersonalization(Recommender):
         hyperparameters: Mapping[str, str],
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Build the popularity, context, metadata and co-occurrence tables."""
+        """Build the first stage's tables, then learn the second stage (if enabled)."""
         frame = data.interactions
         _common.require_interactions(self.RECIPE, frame)
         missing = [f for f in data.context_fields if f not in frame.columns]
@@ -186,6 +207,24 @@ class UserPersonalization(Recommender):
             _AWS_ONLY,
         )
         self.hyperparameters = {k: f"{v:g}" for k, v in self.params.items()}
+        learned = self._learn_second_stage(data)
+        self._fit_tables(data)
+        self.ranker = learned
+        if learned is None:
+            self.tables = None
+        if progress is not None:
+            progress(
+                "fit",
+                {
+                    "interactions": float(len(frame)),
+                    "items": float(self.item_ids.size),
+                    "ranker_examples": float(self.ranker_examples),
+                },
+            )
+
+    def _fit_tables(self, data: TrainingData) -> None:
+        """Everything the first stage and the second stage's features read."""
+        frame = data.interactions
         self.context_fields = tuple(data.context_fields)
         self.user_fields = tuple(data.user_fields) if data.users is not None else ()
         self.item_fields = tuple(data.item_fields) if data.items is not None else ()
@@ -239,11 +278,106 @@ class UserPersonalization(Recommender):
         )
         self.sequence = _common.transitions(users[order], items[order], n_items)
         self.item_features = _item_features(data.items, self.item_fields, self.item_ids)
-        self._reindex()
-        if progress is not None:
-            progress(
-                "fit", {"interactions": float(len(frame)), "items": float(n_items)}
+        self.tables = None
+        if self.params["rerank_candidates"] > 0:
+            self.tables = ranker.ItemTables.build(
+                users,
+                items,
+                times,
+                quality,
+                event_context,
+                [len(self.context_values[name]) for name in self.context_fields],
+                self.user_ids.size,
+                n_items,
+                self.params["ease_lambda"],
             )
+        self._reindex()
+
+    def _learn_second_stage(self, data: TrainingData) -> ranker.LinearRanker | None:
+        """Fit the reranker on each user's latest training event, hidden.
+
+        A model of the same kind is trained without those events; its features
+        for the hidden event's user and context, over its own candidates, teach
+        the ranker which candidate came next. None when disabled or when too
+        few users have two or more events.
+        """
+        self.ranker_examples = 0
+        if self.params["rerank_candidates"] <= 0:
+            return None
+        groups: list[_common.FloatArray] = []
+        positives: list[int] = []
+        frame = data.interactions.sort_values(["USER_ID", TIMESTAMP], kind="stable")
+        for _ in range(int(self.params["rerank_rounds"])):
+            is_last = ~frame.duplicated("USER_ID", keep="last").to_numpy()
+            size = frame.groupby("USER_ID", sort=False)["USER_ID"].transform("size")
+            held = is_last & (size.to_numpy() >= 2)
+            if int(held.sum()) < MIN_RANKER_EXAMPLES:
+                break
+            frame, hidden = frame[~held], frame[held]
+            hidden = hidden[hidden["ITEM_ID"].isin(set(frame["ITEM_ID"]))]
+            if len(hidden) > MAX_RANKER_EXAMPLES:
+                hidden = hidden.sample(MAX_RANKER_EXAMPLES, random_state=0)
+            inner = type(self)()
+            inner.params = {**self.params}
+            inner._fit_tables(
+                TrainingData(
+                    frame,
+                    users=data.users,
+                    items=data.items,
+                    context_fields=data.context_fields,
+                    user_fields=data.user_fields,
+                    item_fields=data.item_fields,
+                )
+            )
+            found, rows = inner._examples(hidden)
+            groups.extend(found)
+            positives.extend(rows)
+        self.ranker_examples = len(groups)
+        if len(groups) < MIN_RANKER_EXAMPLES:
+            logger.info(
+                "%s: %d training examples; second stage skipped",
+                self.RECIPE,
+                len(groups),
+            )
+            return None
+        return ranker.fit_softmax(groups, positives, self.params["rerank_l2"])
+
+    def _examples(
+        self, hidden: pd.DataFrame
+    ) -> tuple[list[_common.FloatArray], list[int]]:
+        """Candidate features per hidden event, and the hidden item's row."""
+        k = int(self.params["rerank_candidates"])
+        groups: list[_common.FloatArray] = []
+        positives: list[int] = []
+        tables = self.tables
+        if tables is None:
+            return groups, positives
+        targets = _common.item_positions(hidden, self.item_ids)
+        contexts = {
+            name: np.where(hidden[name].notna(), hidden[name].astype(str), "")
+            for name in self.context_fields
+        }
+        for row, (user_id, target) in enumerate(
+            zip(hidden["USER_ID"].astype(str), targets, strict=True)
+        ):
+            context = {
+                name: str(values[row])
+                for name, values in contexts.items()
+                if values[row]
+            }
+            query = Query(user_id, context)
+            user = self._users.get(user_id)
+            events = self._events(user, query)
+            blend, parts = self._blend(user, query, events)
+            candidates = _candidates(blend, k)
+            found = np.flatnonzero(candidates == target)
+            if found.size == 0:
+                continue
+            groups.append(
+                self._features(tables, query, events, blend, parts, candidates)
+            )
+            positives.append(int(found[0]))
+        return groups, positives
 
     def _event_quality(self, frame: pd.DataFrame) -> _common.FloatArray:
         """1 for every event when ratings are ignored; the scaled rating otherwise."""
@@ -315,10 +449,25 @@ class UserPersonalization(Recommender):
         self._features_t = sparse.csr_matrix(self.item_features.T)
 
     def scores(self, query: Query) -> _common.FloatArray:
-        """Every catalogue item's score for ``query`` (comparable within one query)."""
-        p = self.params
+        """Every catalogue item's score for ``query`` (comparable within one query).
+
+        With a second stage, its candidates score in (1, 2] in its order and every
+        other item keeps its first-stage score scaled into [0, 1].
+        """
         user = self._users.get(query.user_id) if query.user_id is not None else None
+        events = self._events(user, query)
+        blend, parts = self._blend(user, query, events)
+        if self.ranker is None or self.tables is None:
+            return blend
+        return self._rerank(self.ranker, self.tables, query, events, blend, parts)
+
+    def _blend(
+        self, user: int | None, query: Query, events: _Events
+    ) -> tuple[_common.FloatArray, dict[str, _common.FloatArray]]:
+        """The first stage: the weighted blend, and the history components."""
+        p = self.params
         total = p["popularity_weight"] * self.popularity
+        parts: dict[str, _common.FloatArray] = {}
         # A component the query has nothing for (no context, no metadata, no
         # history) is left out rather than replaced by popularity, which would
         # silently raise the popularity weight for exactly those queries.
@@ -328,19 +477,134 @@ class UserPersonalization(Recommender):
         metadata = self._metadata_component(user, query.user_metadata)
         if metadata is not None:
             total = total + p["metadata_weight"] * metadata
-        history = self._history(user, query)
-        if history is not None:
-            total = total + p["history_weight"] * _common.normalise(history)
-            if p["cooccurrence_weight"] > 0 and self.cooccurrence.nnz:
-                related = self.cooccurrence @ history
-                total = total + p["cooccurrence_weight"] * _common.normalise(related)
-            if p["sequence_weight"] > 0 and self.sequence.nnz:
-                adjacent = self.sequence @ history
-                total = total + p["sequence_weight"] * _common.normalise(adjacent)
-            if p["item_metadata_weight"] > 0 and self.item_features.nnz:
-                alike = self.item_features @ (self._features_t @ history)
-                total = total + p["item_metadata_weight"] * _common.normalise(alike)
-        return total
+        history = self._history(events, query)
+        if history is None:
+            return total, parts
+        total = total + p["history_weight"] * _common.normalise(history)
+        # The second stage uses these components whatever their blend weight.
+        wanted = self.tables is not None
+        if (wanted or p["cooccurrence_weight"] > 0) and self.cooccurrence.nnz:
+            parts["cooccurrence"] = _common.normalise(self.cooccurrence @ history)
+            total = total + p["cooccurrence_weight"] * parts["cooccurrence"]
+        if (wanted or p["sequence_weight"] > 0) and self.sequence.nnz:
+            parts["sequence"] = _common.normalise(self.sequence @ history)
+            total = total + p["sequence_weight"] * parts["sequence"]
+        if p["item_metadata_weight"] > 0 and self.item_features.nnz:
+            alike = self.item_features @ (self._features_t @ history)
+            total = total + p["item_metadata_weight"] * _common.normalise(alike)
+        return total, parts
+
+    def _rerank(
+        self,
+        learned: ranker.LinearRanker,
+        tables: ranker.ItemTables,
+        query: Query,
+        events: _Events,
+        blend: _common.FloatArray,
+        parts: dict[str, _common.FloatArray],
+    ) -> _common.FloatArray:
+        candidates = _candidates(blend, int(self.params["rerank_candidates"]))
+        peak = float(blend.max())
+        result = blend / peak if peak > 0 else blend.copy()
+        result = np.minimum(result, 1.0)
+        s = learned.score(
+            self._features(tables, query, events, blend, parts, candidates)
+        )
+        gap = float(s.max()) - s
+        # Monotone in the ranker's score, above every other item.
+        result[candidates] = 1.0 + 1.0 / (1.0 + gap)
+        return result
+
+    def _features(
+        self,
+        tables: ranker.ItemTables,
+        query: Query,
+        events: _Events,
+        blend: _common.FloatArray,
+        parts: dict[str, _common.FloatArray],
+        candidates: _common.IntArray,
+    ) -> _common.FloatArray:
+        """The second stage's features (ranker.FEATURES) of the candidate items."""
+        n_items = self.item_ids.size
+        columns: dict[str, _common.FloatArray] = {}
+        zero = np.zeros(candidates.size)
+        columns["blend"] = blend[candidates]
+        columns["log_popularity"] = np.log(self.popularity[candidates] + ranker.EPS)
+        columns["log_recent"] = tables.log_recent[candidates]
+        columns["log_idle_days"] = tables.log_idle_days[candidates]
+        codes = self._query_codes(query.context)
+        log_context, given, quality = [], [], []
+        for k, name in enumerate(self.context_fields):
+            code = codes[k]
+            if code >= 0:
+                log_context.append(
+                    np.log(self.context_tables[name][code, candidates] + ranker.EPS)
+                )
+                given.append(tables.context_given_item[k][code, candidates])
+                quality.append(tables.context_quality[k][code, candidates])
+        if log_context:
+            columns["log_context"] = np.mean(log_context, axis=0)
+            columns["context_given_item"] = np.mean(given, axis=0)
+            columns["context_quality"] = np.mean(quality, axis=0)
+        else:
+            # Without context, the context features take their context-free
+            # values, so the weights learned with context still make sense.
+            columns["log_context"] = columns["log_popularity"]
+            columns["context_given_item"] = np.ones(candidates.size)
+            columns["context_quality"] = tables.item_quality[candidates]
+
+        items, times = events.items, events.times
+        when = float(times.max()) if items.size else tables.latest_time
+        columns["log_near_short"] = tables.near(
+            when, ranker.SHORT_WINDOW_DAYS, candidates
+        )
+        columns["log_near_long"] = tables.near(
+            when, ranker.LONG_WINDOW_DAYS, candidates
+        )
+        if items.size:
+            counts = np.bincount(items, minlength=n_items).astype(np.float64)
+            asked = codes >= 0
+            if asked.any():
+                match = (events.contexts[:, asked] == codes[asked]).all(axis=1)
+                in_context = np.bincount(items[match], minlength=n_items).astype(
+                    np.float64
+                )
+            else:
+                in_context = np.zeros(n_items)
+            own = np.bincount(items, weights=events.quality, minlength=n_items)
+            latest_item = int(items[np.flatnonzero(times == times.max())[-1]])
+            repeat = np.log1p(counts[candidates])
+            columns["repeat"] = repeat
+            columns["repeat_in_context"] = np.log1p(in_context[candidates])
+            columns["is_last"] = (candidates == latest_item).astype(np.float64)
+            columns["own_quality"] = own[candidates] / np.maximum(
+                counts[candidates], 1.0
+            )
+            row = self.sequence.getrow(latest_item)
+            following = np.zeros(n_items)
+            following[row.indices] = row.data
+            columns["sequence_last"] = np.log1p(following[candidates])
+            if tables.ease.size:
+                columns["ease"] = tables.ease[np.unique(items)][:, candidates].sum(
+                    axis=0
+                )
+            columns["repeat_x_activity"] = repeat * np.log1p(items.size)
+        for name in ("cooccurrence", "sequence"):
+            if name in parts:
+                columns[name] = parts[name][candidates]
+        return np.column_stack([columns.get(name, zero) for name in ranker.FEATURES])
+
+    def _query_codes(self, context: Mapping[str, str]) -> _common.IntArray:
+        """Each context field's value code in the query; -1 when absent or unknown."""
+        return np.array(
+            [
+                self._context_codes[name].get(str(context.get(name)), -1)
+                if name in context
+                else -1
+                for name in self.context_fields
+            ],
+            dtype=np.int64,
+        )
 
     def _context_component(
         self, context: Mapping[str, str]
@@ -368,28 +632,40 @@ class UserPersonalization(Recommender):
                 rows.append(self.metadata_tables[name][code])
         return _mean(rows)
 
-    def _history(self, user: int | None, query: Query) -> _common.FloatArray | None:
-        """Decayed, rating- and context-weighted item vector of the user's events."""
+    def _events(self, user: int | None, query: Query) -> _Events:
+        """The user's training events followed by the query's live events."""
         if user is not None:
             start, stop = self.event_indptr[user], self.event_indptr[user + 1]
-            items = self.event_items[start:stop]
-            times = self.event_times[start:stop]
-            quality = self.event_quality[start:stop]
-            contexts = self.event_context[start:stop]
+            events = _Events(
+                self.event_items[start:stop],
+                self.event_times[start:stop],
+                self.event_quality[start:stop],
+                self.event_context[start:stop],
+            )
         else:
-            items = np.zeros(0, np.int64)
-            times = quality = np.zeros(0)
-            contexts = np.zeros((0, len(self.context_fields)), np.int64)
+            events = _Events(
+                np.zeros(0, np.int64),
+                np.zeros(0),
+                np.zeros(0),
+                np.zeros((0, len(self.context_fields)), np.int64),
+            )
         live = [e for e in query.live_events if e.item_id in self._items]
         if live:
-            items, times, quality, contexts = self._append_live(
-                live, items, times, quality, contexts
+            events = _Events(
+                *self._append_live(
+                    live, events.items, events.times, events.quality, events.contexts
+                )
             )
+        return events
+
+    def _history(self, events: _Events, query: Query) -> _common.FloatArray | None:
+        """Decayed, rating- and context-weighted item vector of the user's events."""
+        items, times, contexts = events.items, events.times, events.contexts
         if items.size == 0:
             return None
 
         half_life = self.params["recency_half_life_days"] * _common.SECONDS_PER_DAY
-        weight = 0.5 ** ((times.max() - times) / half_life) * quality
+        weight = 0.5 ** ((times.max() - times) / half_life) * events.quality
         wanted = np.array(
             [
                 self._context_codes[name].get(str(query.context.get(name)), -2)
@@ -471,6 +747,9 @@ class UserPersonalization(Recommender):
             **_common.csr_arrays("item_features", self.item_features),
             **_common.csr_arrays("sequence", self.sequence),
         }
+        if self.tables is not None and self.ranker is not None:
+            arrays.update(self.tables.arrays())
+            arrays.update(self.ranker.arrays())
         for k, name in enumerate(self.context_fields):
             arrays[f"context_{k}"] = self.context_tables[name]
         for k, name in enumerate(self.user_fields):
@@ -484,6 +763,8 @@ class UserPersonalization(Recommender):
             "context_values": self.context_values,
             "user_values": self.user_values,
             "value_range": list(self.value_range),
+            "ranker_features": list(ranker.FEATURES) if self.ranker else [],
+            "ranker_examples": self.ranker_examples,
         }
         _common.write_model(directory, arrays, meta)
 
@@ -493,7 +774,10 @@ class UserPersonalization(Recommender):
         model = cls()
         # A model saved by an older version lacks newer hyperparameters; their
         # defaults apply (a component the model has no table for scores nothing).
-        model.hyperparameters = {**cls.DEFAULT_HYPERPARAMETERS, **meta["hyperparameters"]}
+        model.hyperparameters = {
+            **cls.DEFAULT_HYPERPARAMETERS,
+            **meta["hyperparameters"],
+        }
         model.params = {k: float(v) for k, v in model.hyperparameters.items()}
         model.context_fields = tuple(meta["context_fields"])
         model.user_fields = tuple(meta["user_fields"])
@@ -525,6 +809,13 @@ class UserPersonalization(Recommender):
         model.metadata_tables = {
             name: arrays[f"metadata_{k}"] for k, name in enumerate(model.user_fields)
         }
+        # The second stage is used only when it was saved with the same features.
+        if meta.get("ranker_features") == list(ranker.FEATURES):
+            model.ranker = ranker.LinearRanker.from_arrays(arrays)
+            model.tables = ranker.ItemTables.from_arrays(
+                arrays, len(model.context_fields)
+            )
+            model.ranker_examples = int(meta.get("ranker_examples", 0))
         model._reindex()
         return model
 
@@ -538,6 +829,8 @@ class UserPersonalization(Recommender):
             "item_metadata_fields": list(self.item_fields),
             "item_pairs": int(self.cooccurrence.nnz),
             "item_transitions": int(self.sequence.nnz),
+            "second_stage": self.ranker is not None,
+            "second_stage_examples": self.ranker_examples,
         }
 
 
@@ -563,6 +856,29 @@ class PersonalizedRankingV2(UserPersonalization):
     """aws-personalized-ranking-v2: the same model, used through :meth:`rank`."""
 
     RECIPE = "aws-personalized-ranking-v2"
+
+
+class _Events(NamedTuple):
+    """One user's events (training, then live), oldest first."""
+
+    items: _common.IntArray
+    times: _common.FloatArray
+    quality: _common.FloatArray
+    contexts: _common.IntArray
+
+
+def _candidates(scores: _common.FloatArray, k: int) -> _common.IntArray:
+    """The ``k`` best items by ``scores``, best first, ties in catalogue order."""
+    if k >= scores.size:
+        chosen = np.arange(scores.size)
+    else:
+        # The k-th best score may be tied: keep every item tied with it, then cut
+        # in catalogue order so the choice does not depend on argpartition.
+        threshold = np.partition(scores, scores.size - k)[scores.size - k]
+        chosen = np.flatnonzero(scores >= threshold)
+    order = np.lexsort((chosen, -scores[chosen]))
+    result: _common.IntArray = chosen[order][:k].astype(np.int64)
+    return result
 
 
 def _mean(rows: list[_common.FloatArray]) -> _common.FloatArray | None:
