@@ -27,7 +27,9 @@ def skytrax_dir() -> Path | None:
 def skytrax() -> Path:
     found = skytrax_dir()
     if found is None:
-        pytest.skip("Skytrax data not found: set AIRCTX_DATA_DIR or place it at ../shared/data/skytrax")
+        pytest.skip(
+            "Skytrax data not found: set AIRCTX_DATA_DIR or place it at ../shared/data/skytrax"
+        )
     return found
 
 

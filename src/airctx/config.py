@@ -251,7 +251,9 @@ def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Setting
     if "project" in o:
         settings = replace(settings, project=_check_name("project", o["project"]))
     if "backend" in o:
-        settings = replace(settings, backend=_check_choice("backend", o["backend"], BACKENDS))
+        settings = replace(
+            settings, backend=_check_choice("backend", o["backend"], BACKENDS)
+        )
     if "region" in o:
         settings = replace(settings, region=str(o["region"]))
     if "state_dir" in o:
@@ -267,12 +269,26 @@ def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Setting
 
 def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
     """Build :class:`Settings` from the parsed YAML document."""
-    _reject_unknown("top level", raw, {
-        "project", "backend", "region", "state_dir", "datasets", "data", "solution",
-        "campaign", "aws", "waits",
-    })
+    _reject_unknown(
+        "top level",
+        raw,
+        {
+            "project",
+            "backend",
+            "region",
+            "state_dir",
+            "datasets",
+            "data",
+            "solution",
+            "campaign",
+            "aws",
+            "waits",
+        },
+    )
     if "project" not in raw:
-        raise ConfigError("configuration: 'project' (the dataset group name) is required")
+        raise ConfigError(
+            "configuration: 'project' (the dataset group name) is required"
+        )
     datasets = _datasets(raw.get("datasets") or {})
     return Settings(
         project=_check_name("project", raw["project"]),
@@ -299,13 +315,17 @@ def _datasets(raw: Mapping[str, Any]) -> dict[str, DatasetSpec]:
             )
         fields_raw = (body or {}).get("fields")
         if not isinstance(fields_raw, list) or not fields_raw:
-            raise ConfigError(f"datasets.{key}.fields: a non-empty list of fields is required")
+            raise ConfigError(
+                f"datasets.{key}.fields: a non-empty list of fields is required"
+            )
         fields = []
         for index, item in enumerate(fields_raw):
             where = f"datasets.{key}.fields[{index}]"
             if not isinstance(item, dict) or "name" not in item:
                 raise ConfigError(f"{where}: each field needs at least a 'name'")
-            _reject_unknown(where, item, {"name", "type", "categorical", "context", "nullable"})
+            _reject_unknown(
+                where, item, {"name", "type", "categorical", "context", "nullable"}
+            )
             ftype = str(item.get("type", "string"))
             if ftype not in FIELD_TYPES:
                 raise ConfigError(
@@ -326,10 +346,19 @@ def _datasets(raw: Mapping[str, Any]) -> dict[str, DatasetSpec]:
 
 
 def _data(raw: Mapping[str, Any], base_dir: Path) -> DataSettings:
-    _reject_unknown("data", raw, {
-        "data_dir", "input", "input_format", "users_input", "output_dir",
-        "residence_rule", "chunk_rows",
-    })
+    _reject_unknown(
+        "data",
+        raw,
+        {
+            "data_dir",
+            "input",
+            "input_format",
+            "users_input",
+            "output_dir",
+            "residence_rule",
+            "chunk_rows",
+        },
+    )
     data_dir = raw.get("data_dir")
     return DataSettings(
         data_dir=_path(base_dir, data_dir) if data_dir else None,
@@ -340,7 +369,8 @@ def _data(raw: Mapping[str, Any], base_dir: Path) -> DataSettings:
         users_input=raw.get("users_input"),
         output_dir=_path(base_dir, raw.get("output_dir", "build/data")),
         residence_rule=_check_choice(
-            "data.residence_rule", raw.get("residence_rule", "latest"),
+            "data.residence_rule",
+            raw.get("residence_rule", "latest"),
             ("latest", "most_frequent"),
         ),
         chunk_rows=int(raw.get("chunk_rows", DataSettings.chunk_rows)),
@@ -348,15 +378,28 @@ def _data(raw: Mapping[str, Any], base_dir: Path) -> DataSettings:
 
 
 def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
-    _reject_unknown("solution", raw, {
-        "name", "recipe", "event_type", "event_value_threshold", "perform_hpo", "hpo",
-        "algorithm_hyperparameters", "perform_auto_training", "training_mode",
-    })
+    _reject_unknown(
+        "solution",
+        raw,
+        {
+            "name",
+            "recipe",
+            "event_type",
+            "event_value_threshold",
+            "perform_hpo",
+            "hpo",
+            "algorithm_hyperparameters",
+            "perform_auto_training",
+            "training_mode",
+        },
+    )
     hpo = _section(HpoSettings, "solution.hpo", raw.get("hpo") or {})
     if not 1 <= hpo.max_training_jobs <= 40:
         raise ConfigError("solution.hpo.max_training_jobs must be between 1 and 40")
     if not 1 <= hpo.max_parallel_training_jobs <= 10:
-        raise ConfigError("solution.hpo.max_parallel_training_jobs must be between 1 and 10")
+        raise ConfigError(
+            "solution.hpo.max_parallel_training_jobs must be between 1 and 10"
+        )
     threshold = raw.get("event_value_threshold")
     return SolutionSettings(
         name=raw.get("name"),
@@ -366,11 +409,14 @@ def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
         perform_hpo=bool(raw.get("perform_hpo", False)),
         hpo=hpo,
         algorithm_hyperparameters={
-            str(k): str(v) for k, v in (raw.get("algorithm_hyperparameters") or {}).items()
+            str(k): str(v)
+            for k, v in (raw.get("algorithm_hyperparameters") or {}).items()
         },
         perform_auto_training=bool(raw.get("perform_auto_training", False)),
         training_mode=_check_choice(
-            "solution.training_mode", raw.get("training_mode", "FULL"), ("FULL", "UPDATE")
+            "solution.training_mode",
+            raw.get("training_mode", "FULL"),
+            ("FULL", "UPDATE"),
         ),
     )
 

@@ -22,8 +22,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 # Two reviewers added to the real sample with identical reviews; only the country
 # they live in differs.
 TWINS = {"Twin Alpha": "United Kingdom", "Twin Beta": "Australia"}
-TWIN_REVIEWS = [("british-airways", "2014-05-01", "Economy", "8"),
-                ("emirates", "2014-09-12", "Economy", "9")]
+TWIN_REVIEWS = [
+    ("british-airways", "2014-05-01", "Economy", "8"),
+    ("emirates", "2014-09-12", "Economy", "9"),
+]
 
 
 def add_twins(sample: Path) -> None:
@@ -34,8 +36,14 @@ def add_twins(sample: Path) -> None:
         for author, country in TWINS.items():
             for airline, date, cabin, rating in TWIN_REVIEWS:
                 row = dict.fromkeys(header, "NA")
-                row.update(airline_name=airline, author=author, author_country=country,
-                           date=date, cabin_flown=cabin, overall_rating=rating)
+                row.update(
+                    airline_name=airline,
+                    author=author,
+                    author_country=country,
+                    date=date,
+                    cabin_flown=cabin,
+                    overall_rating=rating,
+                )
                 writer.writerow([row[h] for h in header])
 
 
@@ -46,7 +54,11 @@ class Airctx:
     def __call__(self, *args: str, expect: int = 0) -> Any:
         result = CliRunner().invoke(cli, [*self.base, *args, "--output", "json"])
         assert result.exit_code == expect, (result.output, result.exception)
-        return json.loads(result.stdout) if expect == 0 and result.stdout.strip() else result
+        return (
+            json.loads(result.stdout)
+            if expect == 0 and result.stdout.strip()
+            else result
+        )
 
     def top(self, user: str, *context: str) -> list[str]:
         args = ["recommend", "--user", user, "-n", "10"]
@@ -100,17 +112,31 @@ def test_context_changes_a_real_reviewers_top_10(pipeline: Airctx) -> None:
 
 def test_residence_changes_the_list_for_the_same_history(pipeline: Airctx) -> None:
     alpha, beta = (name.replace(" ", "") for name in TWINS)
-    assert pipeline.top(alpha, "CABIN_TYPE=Economy") != pipeline.top(beta, "CABIN_TYPE=Economy")
+    assert pipeline.top(alpha, "CABIN_TYPE=Economy") != pipeline.top(
+        beta, "CABIN_TYPE=Economy"
+    )
 
 
 def test_a_tracked_event_changes_the_next_recommendations(pipeline: Airctx) -> None:
     user = most_active_user(pipeline)
-    before = pipeline("recommend", "--user", user, "--context", "CABIN_TYPE=Economy",
-                      "-n", "100")["itemList"]
+    before = pipeline(
+        "recommend", "--user", user, "--context", "CABIN_TYPE=Economy", "-n", "100"
+    )["itemList"]
     outside = before[-1]["itemId"]
     assert outside not in [i["itemId"] for i in before[:10]]
-    pipeline("track-event", "--user", user, "--item", outside, "--event-type", "RATING",
-             "--value", "10", "--context", "CABIN_TYPE=Economy")
+    pipeline(
+        "track-event",
+        "--user",
+        user,
+        "--item",
+        outside,
+        "--event-type",
+        "RATING",
+        "--value",
+        "10",
+        "--context",
+        "CABIN_TYPE=Economy",
+    )
     after = pipeline.top(user, "CABIN_TYPE=Economy")
     assert outside in after
 

@@ -102,8 +102,14 @@ class ControlPlane:
                     "CREATE IN_PROGRESS; wait for some of them to finish"
                 )
             self.store.insert(
-                db, arn=arn, type=kind, name=name, parent_arn=parent, status=status,
-                body=document, now=now,
+                db,
+                arn=arn,
+                type=kind,
+                name=name,
+                parent_arn=parent,
+                status=status,
+                body=document,
+                now=now,
             )
             if job is not None:
                 self.store.add_job(db, arn, job, now)
@@ -121,7 +127,9 @@ class ControlPlane:
         now = time.time()
         with self.store.transaction() as db:
             body = dict(resource.body, status="DELETE PENDING", lastUpdatedDateTime=now)
-            self.store.update(db, resource.arn, status="DELETE PENDING", body=body, now=now)
+            self.store.update(
+                db, resource.arn, status="DELETE PENDING", body=body, now=now
+            )
             self.store.add_job(db, resource.arn, "delete", now)
         self.submit(resource.arn, "delete")
 
@@ -129,8 +137,14 @@ class ControlPlane:
         self, key: str, items: list[dict[str, Any]], params: Mapping[str, Any]
     ) -> dict[str, Any]:
         limit = params.get("maxResults", 100)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
-            raise InvalidInput(f"maxResults must be an integer from 1 to 100, not {limit!r}")
+        if (
+            not isinstance(limit, int)
+            or isinstance(limit, bool)
+            or not 1 <= limit <= 100
+        ):
+            raise InvalidInput(
+                f"maxResults must be an integer from 1 to 100, not {limit!r}"
+            )
         start = 0
         token = params.get("nextToken")
         if token:
@@ -144,7 +158,9 @@ class ControlPlane:
                 )
         out: dict[str, Any] = {key: items[start : start + limit]}
         if start + limit < len(items):
-            out["nextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            out["nextToken"] = base64.urlsafe_b64encode(
+                str(start + limit).encode()
+            ).decode()
         return out
 
     @staticmethod
@@ -176,28 +192,42 @@ class ControlPlane:
         name = self._name(params)
         text = params.get("schema")
         if not isinstance(text, str) or len(text) > 20000:
-            raise InvalidInput("schema must be an Avro schema document of 20000 chars or less")
+            raise InvalidInput(
+                "schema must be an Avro schema document of 20000 chars or less"
+            )
         _check_avro_record(name, text)
         arn = self.arns.schema(name)
         body: dict[str, Any] = {"name": name, "schemaArn": arn, "schema": text}
         if params.get("domain"):
-            raise InvalidInput("Domain dataset groups are not supported by the local engine")
+            raise InvalidInput(
+                "Domain dataset groups are not supported by the local engine"
+            )
         self._create("schema", arn, name, None, body, status=None, job=None)
         return {"schemaArn": arn}
 
     def DescribeSchema(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"schema": public(self._get(params.get("schemaArn"), "schema", "schemaArn").body)}
+        return {
+            "schema": public(
+                self._get(params.get("schemaArn"), "schema", "schemaArn").body
+            )
+        }
 
     def ListSchemas(self, params: Mapping[str, Any]) -> dict[str, Any]:
         items = [
-            _summary(r.body, ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime"))
+            _summary(
+                r.body, ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")
+            )
             for r in self.store.list("schema")
         ]
         return self._page("schemas", items, params)
 
     def DeleteSchema(self, params: Mapping[str, Any]) -> dict[str, Any]:
         schema = self._get(params.get("schemaArn"), "schema", "schemaArn")
-        users = [d.arn for d in self.store.list("dataset") if d.body.get("schemaArn") == schema.arn]
+        users = [
+            d.arn
+            for d in self.store.list("dataset")
+            if d.body.get("schemaArn") == schema.arn
+        ]
         if users:
             raise ResourceInUse(
                 f"Schema {schema.arn} is used by dataset(s) {', '.join(users)}; delete "
@@ -212,7 +242,9 @@ class ControlPlane:
     def CreateDatasetGroup(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params)
         if params.get("domain"):
-            raise InvalidInput("Domain dataset groups are not supported by the local engine")
+            raise InvalidInput(
+                "Domain dataset groups are not supported by the local engine"
+            )
         arn = self.arns.dataset_group(name)
         body: dict[str, Any] = {"name": name, "datasetGroupArn": arn}
         for key in ("roleArn", "kmsKeyArn"):
@@ -222,17 +254,27 @@ class ControlPlane:
         return {"datasetGroupArn": arn}
 
     def DescribeDatasetGroup(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        group = self._get(params.get("datasetGroupArn"), "dataset-group", "datasetGroupArn")
+        group = self._get(
+            params.get("datasetGroupArn"), "dataset-group", "datasetGroupArn"
+        )
         return {"datasetGroup": public(group.body)}
 
     def ListDatasetGroups(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("name", "datasetGroupArn", "status", "creationDateTime",
-                "lastUpdatedDateTime", "failureReason")
+        keys = (
+            "name",
+            "datasetGroupArn",
+            "status",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+            "failureReason",
+        )
         items = [_summary(r.body, keys) for r in self.store.list("dataset-group")]
         return self._page("datasetGroups", items, params)
 
     def DeleteDatasetGroup(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        group = self._get(params.get("datasetGroupArn"), "dataset-group", "datasetGroupArn")
+        group = self._get(
+            params.get("datasetGroupArn"), "dataset-group", "datasetGroupArn"
+        )
         for kind in ("dataset", "solution", "event-tracker", "filter"):
             children = self.store.list(kind, parent_arn=group.arn)
             if children:
@@ -252,7 +294,9 @@ class ControlPlane:
         if dataset_type not in DATASET_TYPES:
             raise InvalidInput(f"datasetType must be one of {', '.join(DATASET_TYPES)}")
         if dataset_type not in SUPPORTED_DATASET_TYPES:
-            raise InvalidInput(f"The local engine does not support {dataset_type} datasets")
+            raise InvalidInput(
+                f"The local engine does not support {dataset_type} datasets"
+            )
         schema = self._get(params.get("schemaArn"), "schema", "schemaArn")
         _check_schema_fits(schema, dataset_type)
         arn = self.arns.dataset(group.body["name"], dataset_type)
@@ -282,8 +326,14 @@ class ControlPlane:
 
     def ListDatasets(self, params: Mapping[str, Any]) -> dict[str, Any]:
         parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        keys = ("name", "datasetArn", "datasetType", "status", "creationDateTime",
-                "lastUpdatedDateTime")
+        keys = (
+            "name",
+            "datasetArn",
+            "datasetType",
+            "status",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+        )
         items = [_summary(r.body, keys) for r in self.store.list("dataset", parent)]
         return self._page("datasets", items, params)
 
@@ -294,8 +344,10 @@ class ControlPlane:
         now = time.time()
         body = dict(dataset.body, schemaArn=schema.arn, lastUpdatedDateTime=now)
         body["latestDatasetUpdate"] = {
-            "schemaArn": schema.arn, "status": "ACTIVE",
-            "creationDateTime": now, "lastUpdatedDateTime": now,
+            "schemaArn": schema.arn,
+            "status": "ACTIVE",
+            "creationDateTime": now,
+            "lastUpdatedDateTime": now,
         }
         with self.store.transaction() as db:
             self.store.update(db, dataset.arn, body=body, now=now)
@@ -304,11 +356,14 @@ class ControlPlane:
     def DeleteDataset(self, params: Mapping[str, Any]) -> dict[str, Any]:
         dataset = self._get(params.get("datasetArn"), "dataset", "datasetArn")
         running = [
-            j.arn for j in self.store.list("dataset-import-job", dataset.arn)
+            j.arn
+            for j in self.store.list("dataset-import-job", dataset.arn)
             if j.status in IN_FLIGHT
         ]
         if running:
-            raise ResourceInUse(f"Dataset {dataset.arn} has import jobs in progress: {running[0]}")
+            raise ResourceInUse(
+                f"Dataset {dataset.arn} has import jobs in progress: {running[0]}"
+            )
         self._delete(dataset)
         return {}
 
@@ -318,7 +373,9 @@ class ControlPlane:
         name = self._name(params, "jobName")
         dataset = self._get(params.get("datasetArn"), "dataset", "datasetArn")
         if dataset.status != "ACTIVE":
-            raise ResourceInUse(f"Dataset {dataset.arn} is {dataset.status}, not ACTIVE")
+            raise ResourceInUse(
+                f"Dataset {dataset.arn} is {dataset.status}, not ACTIVE"
+            )
         location = (params.get("dataSource") or {}).get("dataLocation")
         if not isinstance(location, str) or not location:
             raise InvalidInput("dataSource.dataLocation is required")
@@ -335,7 +392,8 @@ class ControlPlane:
                 f"Dataset {dataset.arn} has no data yet; the first import must be FULL"
             )
         running = [
-            j.arn for j in self.store.list("dataset-import-job", dataset.arn)
+            j.arn
+            for j in self.store.list("dataset-import-job", dataset.arn)
             if j.status in IN_FLIGHT
         ]
         if running:
@@ -360,15 +418,27 @@ class ControlPlane:
 
     def DescribeDatasetImportJob(self, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._get(
-            params.get("datasetImportJobArn"), "dataset-import-job", "datasetImportJobArn"
+            params.get("datasetImportJobArn"),
+            "dataset-import-job",
+            "datasetImportJobArn",
         )
         return {"datasetImportJob": public(job.body)}
 
     def ListDatasetImportJobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("datasetImportJobArn", "jobName", "status", "creationDateTime",
-                "lastUpdatedDateTime", "failureReason", "importMode")
+        keys = (
+            "datasetImportJobArn",
+            "jobName",
+            "status",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+            "failureReason",
+            "importMode",
+        )
         parent = self._parent(params, "datasetArn", "dataset")
-        items = [_summary(r.body, keys) for r in self.store.list("dataset-import-job", parent)]
+        items = [
+            _summary(r.body, keys)
+            for r in self.store.list("dataset-import-job", parent)
+        ]
         return self._page("datasetImportJobs", items, params)
 
     # -- recipes ---------------------------------------------------------------------------------
@@ -377,8 +447,16 @@ class ControlPlane:
         if params.get("domain"):
             return self._page("recipes", [], params)
         items = [
-            _summary(info.document(0.0), ("name", "recipeArn", "status",
-                                          "creationDateTime", "lastUpdatedDateTime"))
+            _summary(
+                info.document(0.0),
+                (
+                    "name",
+                    "recipeArn",
+                    "status",
+                    "creationDateTime",
+                    "lastUpdatedDateTime",
+                ),
+            )
             for info in RECIPES.values()
         ]
         return self._page("recipes", items, params)
@@ -429,14 +507,28 @@ class ControlPlane:
         if versions:
             latest = versions[0].body
             body["latestSolutionVersion"] = _summary(
-                latest, ("solutionVersionArn", "status", "trainingMode", "trainingType",
-                         "creationDateTime", "lastUpdatedDateTime", "failureReason"),
+                latest,
+                (
+                    "solutionVersionArn",
+                    "status",
+                    "trainingMode",
+                    "trainingType",
+                    "creationDateTime",
+                    "lastUpdatedDateTime",
+                    "failureReason",
+                ),
             )
         return {"solution": body}
 
     def ListSolutions(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("name", "solutionArn", "status", "creationDateTime",
-                "lastUpdatedDateTime", "recipeArn")
+        keys = (
+            "name",
+            "solutionArn",
+            "status",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+            "recipeArn",
+        )
         parent = self._parent(params, "datasetGroupArn", "dataset-group")
         items = [_summary(r.body, keys) for r in self.store.list("solution", parent)]
         return self._page("solutions", items, params)
@@ -445,7 +537,8 @@ class ControlPlane:
         solution = self._get(params.get("solutionArn"), "solution", "solutionArn")
         versions = {v.arn: v for v in self.store.list("solution-version", solution.arn)}
         campaigns = [
-            c.arn for c in self.store.list("campaign")
+            c.arn
+            for c in self.store.list("campaign")
             if c.body.get("solutionVersionArn") in versions
         ]
         if campaigns:
@@ -455,7 +548,9 @@ class ControlPlane:
             )
         training = [v.arn for v in versions.values() if v.status in IN_FLIGHT]
         if training:
-            raise ResourceInUse(f"Solution {solution.arn} has a version in training: {training[0]}")
+            raise ResourceInUse(
+                f"Solution {solution.arn} has a version in training: {training[0]}"
+            )
         self._delete(solution)
         return {}
 
@@ -464,7 +559,9 @@ class ControlPlane:
     def CreateSolutionVersion(self, params: Mapping[str, Any]) -> dict[str, Any]:
         solution = self._get(params.get("solutionArn"), "solution", "solutionArn")
         if solution.status != "ACTIVE":
-            raise ResourceInUse(f"Solution {solution.arn} is {solution.status}, not ACTIVE")
+            raise ResourceInUse(
+                f"Solution {solution.arn} is {solution.status}, not ACTIVE"
+            )
         mode = params.get("trainingMode", "FULL")
         if mode not in ("FULL", "UPDATE"):
             raise InvalidInput("trainingMode must be FULL or UPDATE")
@@ -481,8 +578,10 @@ class ControlPlane:
                     f"({', '.join(UPDATABLE_RECIPES)}); solution {solution.arn} uses "
                     f"{solution.body['recipeArn']}"
                 )
-            if not any(v.status == "ACTIVE" and v.body.get("trainingMode") == "FULL"
-                       for v in versions):
+            if not any(
+                v.status == "ACTIVE" and v.body.get("trainingMode") == "FULL"
+                for v in versions
+            ):
                 raise InvalidInput(
                     "trainingMode UPDATE needs an ACTIVE solution version trained in FULL "
                     f"mode; solution {solution.arn} has none"
@@ -493,12 +592,21 @@ class ControlPlane:
         arn = self.arns.solution_version(solution.body["name"])
         body: dict[str, Any] = {
             key: solution.body[key]
-            for key in ("solutionArn", "performHPO", "performAutoML", "recipeArn",
-                        "datasetGroupArn", "solutionConfig", "eventType")
+            for key in (
+                "solutionArn",
+                "performHPO",
+                "performAutoML",
+                "recipeArn",
+                "datasetGroupArn",
+                "solutionConfig",
+                "eventType",
+            )
             if key in solution.body
         }
         body.update(
-            solutionVersionArn=arn, trainingMode=mode, trainingType="MANUAL",
+            solutionVersionArn=arn,
+            trainingMode=mode,
+            trainingType="MANUAL",
             performIncrementalUpdate=mode == "UPDATE",
         )
         if name:
@@ -507,13 +615,26 @@ class ControlPlane:
         return {"solutionVersionArn": arn}
 
     def DescribeSolutionVersion(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"solutionVersion": public(self._version(params.get("solutionVersionArn")).body)}
+        return {
+            "solutionVersion": public(
+                self._version(params.get("solutionVersionArn")).body
+            )
+        }
 
     def ListSolutionVersions(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("solutionVersionArn", "status", "trainingMode", "trainingType",
-                "creationDateTime", "lastUpdatedDateTime", "failureReason")
+        keys = (
+            "solutionVersionArn",
+            "status",
+            "trainingMode",
+            "trainingType",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+            "failureReason",
+        )
         parent = self._parent(params, "solutionArn", "solution")
-        items = [_summary(r.body, keys) for r in self.store.list("solution-version", parent)]
+        items = [
+            _summary(r.body, keys) for r in self.store.list("solution-version", parent)
+        ]
         return self._page("solutionVersions", items, params)
 
     def StopSolutionVersionCreation(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -526,13 +647,17 @@ class ControlPlane:
         now = time.time()
         with self.store.transaction() as db:
             body = dict(version.body, status="CREATE STOPPING", lastUpdatedDateTime=now)
-            self.store.update(db, version.arn, status="CREATE STOPPING", body=body, now=now)
+            self.store.update(
+                db, version.arn, status="CREATE STOPPING", body=body, now=now
+            )
         return {}
 
     def GetSolutionMetrics(self, params: Mapping[str, Any]) -> dict[str, Any]:
         version = self._version(params.get("solutionVersionArn"))
         if version.status != "ACTIVE":
-            raise ResourceInUse(f"Solution version {version.arn} is {version.status}, not ACTIVE")
+            raise ResourceInUse(
+                f"Solution version {version.arn} is {version.status}, not ACTIVE"
+            )
         return {
             "solutionVersionArn": version.arn,
             "metrics": dict(version.body.get("_metrics", {})),
@@ -569,18 +694,30 @@ class ControlPlane:
         return {"campaign": public(campaign.body)}
 
     def ListCampaigns(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("name", "campaignArn", "status", "creationDateTime",
-                "lastUpdatedDateTime", "failureReason")
+        keys = (
+            "name",
+            "campaignArn",
+            "status",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+            "failureReason",
+        )
         solution = self._parent(params, "solutionArn", "solution")
         rows = self.store.list("campaign")
         if solution is not None:
-            rows = [r for r in rows if r.body["solutionVersionArn"].startswith(solution + "/")]
+            rows = [
+                r
+                for r in rows
+                if r.body["solutionVersionArn"].startswith(solution + "/")
+            ]
         return self._page("campaigns", [_summary(r.body, keys) for r in rows], params)
 
     def UpdateCampaign(self, params: Mapping[str, Any]) -> dict[str, Any]:
         campaign = self._get(params.get("campaignArn"), "campaign", "campaignArn")
         if campaign.status != "ACTIVE":
-            raise ResourceInUse(f"Campaign {campaign.arn} is {campaign.status}, not ACTIVE")
+            raise ResourceInUse(
+                f"Campaign {campaign.arn} is {campaign.status}, not ACTIVE"
+            )
         pending = (campaign.body.get("latestCampaignUpdate") or {}).get("status")
         if pending in ("UPDATE PENDING", "UPDATE IN_PROGRESS"):
             raise ResourceInUse(
@@ -595,16 +732,24 @@ class ControlPlane:
         if params.get("solutionVersionArn"):
             version = self._version(params["solutionVersionArn"])
             if version.status != "ACTIVE":
-                raise InvalidInput(f"Solution version {version.arn} is {version.status}, not ACTIVE")
+                raise InvalidInput(
+                    f"Solution version {version.arn} is {version.status}, not ACTIVE"
+                )
             update["solutionVersionArn"] = version.arn
         if "minProvisionedTPS" in params:
             update["minProvisionedTPS"] = _check_tps(params["minProvisionedTPS"])
         if "campaignConfig" in params:
-            update["campaignConfig"] = _check_campaign_config(params["campaignConfig"] or {})
+            update["campaignConfig"] = _check_campaign_config(
+                params["campaignConfig"] or {}
+            )
         now = time.time()
-        update.update(status="UPDATE PENDING", creationDateTime=now, lastUpdatedDateTime=now)
+        update.update(
+            status="UPDATE PENDING", creationDateTime=now, lastUpdatedDateTime=now
+        )
         with self.store.transaction() as db:
-            body = dict(campaign.body, latestCampaignUpdate=update, lastUpdatedDateTime=now)
+            body = dict(
+                campaign.body, latestCampaignUpdate=update, lastUpdatedDateTime=now
+            )
             self.store.update(db, campaign.arn, body=body, now=now)
             self.store.add_job(db, campaign.arn, "update", now)
         self.submit(campaign.arn, "update")
@@ -641,17 +786,29 @@ class ControlPlane:
         return {"eventTrackerArn": arn, "trackingId": body["trackingId"]}
 
     def DescribeEventTracker(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        tracker = self._get(params.get("eventTrackerArn"), "event-tracker", "eventTrackerArn")
+        tracker = self._get(
+            params.get("eventTrackerArn"), "event-tracker", "eventTrackerArn"
+        )
         return {"eventTracker": public(tracker.body)}
 
     def ListEventTrackers(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("name", "eventTrackerArn", "status", "creationDateTime", "lastUpdatedDateTime")
+        keys = (
+            "name",
+            "eventTrackerArn",
+            "status",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+        )
         parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        items = [_summary(r.body, keys) for r in self.store.list("event-tracker", parent)]
+        items = [
+            _summary(r.body, keys) for r in self.store.list("event-tracker", parent)
+        ]
         return self._page("eventTrackers", items, params)
 
     def DeleteEventTracker(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        self._delete(self._get(params.get("eventTrackerArn"), "event-tracker", "eventTrackerArn"))
+        self._delete(
+            self._get(params.get("eventTrackerArn"), "event-tracker", "eventTrackerArn")
+        )
         return {}
 
     # -- filters ------------------------------------------------------------------------------------
@@ -675,7 +832,9 @@ class ControlPlane:
         self._create("filter", arn, name, group.arn, body)
         return {"filterArn": arn}
 
-    def _check_filter_fields(self, group: Resource, clauses: list[filters.Clause]) -> None:
+    def _check_filter_fields(
+        self, group: Resource, clauses: list[filters.Clause]
+    ) -> None:
         """Every Items./Interactions. field must be in that dataset's schema."""
         from airctx.engine.datafiles import dataset_specs
 
@@ -696,11 +855,22 @@ class ControlPlane:
                     )
 
     def DescribeFilter(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {"filter": public(self._get(params.get("filterArn"), "filter", "filterArn").body)}
+        return {
+            "filter": public(
+                self._get(params.get("filterArn"), "filter", "filterArn").body
+            )
+        }
 
     def ListFilters(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("name", "filterArn", "creationDateTime", "lastUpdatedDateTime",
-                "datasetGroupArn", "failureReason", "status")
+        keys = (
+            "name",
+            "filterArn",
+            "creationDateTime",
+            "lastUpdatedDateTime",
+            "datasetGroupArn",
+            "failureReason",
+            "status",
+        )
         parent = self._parent(params, "datasetGroupArn", "dataset-group")
         items = [_summary(r.body, keys) for r in self.store.list("filter", parent)]
         return self._page("Filters", items, params)
@@ -716,7 +886,7 @@ def _check_avro_record(name: str, text: str) -> None:
     except ValueError as exc:
         raise InvalidInput(f"Schema {name} is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or document.get("type") != "record":
-        raise InvalidInput(f"Schema {name} must be an Avro record (\"type\": \"record\")")
+        raise InvalidInput(f'Schema {name} must be an Avro record ("type": "record")')
     fields = document.get("fields")
     if not isinstance(fields, list) or not fields:
         raise InvalidInput(f"Schema {name} must list its fields")
@@ -755,7 +925,7 @@ def _check_solution_config(config: Any, perform_hpo: bool) -> None:
         except ValueError:
             raise InvalidInput(
                 f"solutionConfig.eventValueThreshold {threshold!r} is not a number "
-                "(give it as a string, e.g. \"0.5\")"
+                '(give it as a string, e.g. "0.5")'
             ) from None
     hpo = config.get("hpoConfig")
     if hpo is None:
@@ -770,11 +940,18 @@ def _check_solution_config(config: Any, perform_hpo: bool) -> None:
             "Personalize chooses the objective"
         )
     resources = hpo.get("hpoResourceConfig") or {}
-    for key, limit in (("maxNumberOfTrainingJobs", 40), ("maxParallelTrainingJobs", 10)):
+    for key, limit in (
+        ("maxNumberOfTrainingJobs", 40),
+        ("maxParallelTrainingJobs", 10),
+    ):
         value = resources.get(key)
         if value is None:
             continue
-        if not isinstance(value, str) or not value.isdigit() or not 1 <= int(value) <= limit:
+        if (
+            not isinstance(value, str)
+            or not value.isdigit()
+            or not 1 <= int(value) <= limit
+        ):
             raise InvalidInput(
                 f"solutionConfig.hpoConfig.hpoResourceConfig.{key} must be a string "
                 f"holding an integer from 1 to {limit}, not {value!r}"
@@ -786,8 +963,11 @@ def _check_solution_config(config: Any, perform_hpo: bool) -> None:
             low, high = item.get("minValue"), item.get("maxValue")
             if not isinstance(name, str) or not name:
                 raise InvalidInput(f"every entry of {kind} needs a name")
-            if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) \
-                    or low > high:
+            if (
+                not isinstance(low, (int, float))
+                or not isinstance(high, (int, float))
+                or low > high
+            ):
                 raise InvalidInput(
                     f"{kind} for {name!r}: minValue and maxValue must be numbers with "
                     f"minValue <= maxValue, not {low!r} and {high!r}"
@@ -820,13 +1000,16 @@ def _check_campaign_config(config: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError:
             weight = -1.0
         if not 0.0 <= weight <= 1.0:
-            raise InvalidInput("itemExplorationConfig.explorationWeight must be from 0 to 1")
+            raise InvalidInput(
+                "itemExplorationConfig.explorationWeight must be from 0 to 1"
+            )
     if "explorationItemAgeCutOff" in exploration:
         try:
             age = float(exploration["explorationItemAgeCutOff"])
         except ValueError:
             age = 0.0
         if age <= 0:
-            raise InvalidInput("itemExplorationConfig.explorationItemAgeCutOff must be > 0")
+            raise InvalidInput(
+                "itemExplorationConfig.explorationItemAgeCutOff must be > 0"
+            )
     return out
-

@@ -18,6 +18,8 @@ from airctx.engine.work import Executor
 log = logging.getLogger(__name__)
 
 DEFAULT_ACCOUNT = "000000000000"
+# Runtime serves the reads of one service and the writes of the other.
+EVENTS_OPERATIONS = ("PutEvents", "PutUsers", "PutItems")
 SERVICES = ("personalize", "personalize-runtime", "personalize-events")
 
 
@@ -25,8 +27,8 @@ class LocalEngine:
     """Amazon Personalize on this machine, with its state under ``state_dir``.
 
     ``runner`` is ``"process"`` (the default: jobs run in detached workers that
-    outlive the caller) or ``"thread"`` (jobs run in this process; for tests and for
-    ``airctx serve``, which stays up while jobs run).
+    outlive the caller, as training on AWS outlives the client that asked for it) or
+    ``"thread"`` (jobs run in threads of this process; for tests).
     """
 
     def __init__(
@@ -50,24 +52,43 @@ class LocalEngine:
             raise ValueError(f"unknown runner {runner!r}; use 'process' or 'thread'")
         self.control = ControlPlane(self.store, self.arns, self.runner.submit)
         self.runtime = Runtime(self.store)
-        self._ops: dict[tuple[str, str], Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
-        for service, target in (("personalize", self.control),
-                                ("personalize-runtime", self.runtime),
-                                ("personalize-events", self.runtime)):
+        self._ops: dict[
+            tuple[str, str], Callable[[Mapping[str, Any]], dict[str, Any]]
+        ] = {}
+        for service, target in (
+            ("personalize", self.control),
+            ("personalize-runtime", self.runtime),
+            ("personalize-events", self.runtime),
+        ):
             for name in dir(target):
-                if name[:1].isupper():
+                if name[:1].isupper() and _operation_of(service, name):
                     self._ops[(service, name)] = getattr(target, name)
         recover(self.store, self.runner, self.executor.fail)
 
-    def call(self, service: str, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def call(
+        self, service: str, operation: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Answer one API call with the wire document; raises EngineError subclasses."""
         handler = self._ops.get((service, operation))
         if handler is None:
             if service not in SERVICES:
-                raise InvalidInput(f"The local engine does not serve the {service} service")
-            raise NotImplementedError(f"The local engine does not implement {operation}")
+                raise InvalidInput(
+                    f"The local engine does not serve the {service} service"
+                )
+            raise NotImplementedError(
+                f"The local engine does not implement {operation}"
+            )
         log.debug("%s.%s", service, operation)
         return handler(params)
 
     def close(self) -> None:
         self.store.close()
+
+
+def _operation_of(service: str, name: str) -> bool:
+    """Whether ``name`` is an operation of ``service`` (Runtime serves two services)."""
+    if service == "personalize-events":
+        return name in EVENTS_OPERATIONS
+    if service == "personalize-runtime":
+        return name not in EVENTS_OPERATIONS
+    return True

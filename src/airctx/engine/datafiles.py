@@ -25,8 +25,16 @@ from airctx.engine.store import Store
 
 log = logging.getLogger(__name__)
 
-RESERVED = {"USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE",
-            "IMPRESSION", "RECOMMENDATION_ID", "CREATION_TIMESTAMP"}
+RESERVED = {
+    "USER_ID",
+    "ITEM_ID",
+    "TIMESTAMP",
+    "EVENT_TYPE",
+    "EVENT_VALUE",
+    "IMPRESSION",
+    "RECOMMENDATION_ID",
+    "CREATION_TIMESTAMP",
+}
 ID_FIELDS = {"USER_ID", "ITEM_ID"}
 MAX_ID = 256
 MAX_CATEGORICAL = 1000
@@ -61,7 +69,9 @@ def import_csv(source: Path, spec: DatasetSpec, target: Path) -> int:
         if missing:
             parts.append(f"is missing the column(s) {', '.join(missing)}")
         if extra:
-            parts.append(f"has column(s) {', '.join(extra)} that the schema does not declare")
+            parts.append(
+                f"has column(s) {', '.join(extra)} that the schema does not declare"
+            )
         raise JobFailed(f"Input CSV {source} " + " and ".join(parts))
     if header != spec.names:
         raise JobFailed(
@@ -99,8 +109,13 @@ def normalise(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFram
             _bad_line(bad, column, where, field.name, f"a whole number ({field.type})")
             if field.name in ("TIMESTAMP", "CREATION_TIMESTAMP"):
                 big = values >= MILLISECONDS
-                _bad_line(big, column, where, field.name,
-                          "epoch seconds (this looks like milliseconds)")
+                _bad_line(
+                    big,
+                    column,
+                    where,
+                    field.name,
+                    "epoch seconds (this looks like milliseconds)",
+                )
             out[field.name] = values.astype("Int64")
         elif field.type in ("float", "double"):
             values = pd.to_numeric(column.where(~empty), errors="coerce")
@@ -108,13 +123,23 @@ def normalise(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFram
             out[field.name] = values.astype(float)
         elif field.type == "boolean":
             lowered = column.str.lower()
-            _bad_line(~lowered.isin(["true", "false", ""]), column, where, field.name,
-                      "true or false")
+            _bad_line(
+                ~lowered.isin(["true", "false", ""]),
+                column,
+                where,
+                field.name,
+                "true or false",
+            )
             out[field.name] = lowered
         else:
             limit = MAX_ID if field.name in ID_FIELDS else MAX_CATEGORICAL
-            _bad_line(column.str.len() > limit, column, where, field.name,
-                      f"at most {limit} characters")
+            _bad_line(
+                column.str.len() > limit,
+                column,
+                where,
+                field.name,
+                f"at most {limit} characters",
+            )
             out[field.name] = column.where(~empty)
     return out
 
@@ -131,7 +156,11 @@ def _bad_line(
 
 
 def read_parts(parts: list[str], spec: DatasetSpec) -> pd.DataFrame:
-    frames = [pd.read_csv(p, dtype=str, keep_default_na=False) for p in parts if Path(p).is_file()]
+    frames = [
+        pd.read_csv(p, dtype=str, keep_default_na=False)
+        for p in parts
+        if Path(p).is_file()
+    ]
     if not frames:
         return pd.DataFrame(columns=spec.names)
     frame = pd.concat(frames, ignore_index=True)
@@ -183,8 +212,10 @@ def training_data(store: Store, group_arn: str) -> TrainingData:
         rows = []
         for event in events:
             row: dict[str, Any] = {
-                "USER_ID": event["user_id"], "ITEM_ID": event["item_id"],
-                "TIMESTAMP": int(event["sent_at"]), "EVENT_TYPE": event["event_type"],
+                "USER_ID": event["user_id"],
+                "ITEM_ID": event["item_id"],
+                "TIMESTAMP": int(event["sent_at"]),
+                "EVENT_TYPE": event["event_type"],
                 "EVENT_VALUE": event["event_value"],
             }
             for key, value in json.loads(event["properties"] or "{}").items():

@@ -50,7 +50,9 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
-            raise ValueError(f"unexpected text at character {pos + 1}: {text[pos:pos + 20]!r}")
+            raise ValueError(
+                f"unexpected text at character {pos + 1}: {text[pos : pos + 20]!r}"
+            )
         kind = match.lastgroup or ""
         out.append((kind, match.group(kind)))
         pos = match.end()
@@ -69,7 +71,11 @@ def parse(expression: str) -> list[Clause]:
 
     def expect_word(*words: str) -> str:
         nonlocal i
-        if i >= len(tokens) or tokens[i][0] != "word" or tokens[i][1].upper() not in words:
+        if (
+            i >= len(tokens)
+            or tokens[i][0] != "word"
+            or tokens[i][1].upper() not in words
+        ):
             got = tokens[i][1] if i < len(tokens) else "end of expression"
             raise ValueError(f"expected {' or '.join(words)}, found {got!r}")
         i += 1
@@ -109,14 +115,20 @@ def parse(expression: str) -> list[Clause]:
                 i += 1
                 expect_word("IN")
                 op = "NOT IN"
-            elif i < len(tokens) and tokens[i][0] == "word" and tokens[i][1].upper() == "IN":
+            elif (
+                i < len(tokens)
+                and tokens[i][0] == "word"
+                and tokens[i][1].upper() == "IN"
+            ):
                 i += 1
                 op = "IN"
             elif i < len(tokens) and tokens[i][1] in COMPARISONS:
                 op = tokens[i][1]
                 i += 1
             else:
-                raise ValueError(f"expected IN, NOT IN or a comparison after {dataset}.{field}")
+                raise ValueError(
+                    f"expected IN, NOT IN or a comparison after {dataset}.{field}"
+                )
             if op in ("IN", "NOT IN"):
                 if i >= len(tokens) or tokens[i][1] != "(":
                     raise ValueError(f"expected '(' after {op}")
@@ -131,7 +143,11 @@ def parse(expression: str) -> list[Clause]:
             else:
                 values = [value()]
             conditions.append(Condition(dataset, field, op, tuple(values)))
-            if i < len(tokens) and tokens[i][0] == "word" and tokens[i][1].upper() in ("AND", "OR"):
+            if (
+                i < len(tokens)
+                and tokens[i][0] == "word"
+                and tokens[i][1].upper() in ("AND", "OR")
+            ):
                 joins.append(tokens[i][1].upper())
                 i += 1
                 continue
@@ -168,7 +184,7 @@ def parse_filter_values(raw: Mapping[str, str]) -> dict[str, list[Any]]:
             elif token != ",":
                 raise ValueError(
                     f"filterValues[{name}] must be quoted strings or numbers separated by "
-                    f"commas, e.g. \"\\\"comedy\\\"\"; found {token!r}"
+                    f'commas, e.g. "\\"comedy\\""; found {token!r}'
                 )
         out[name] = items
     return out
@@ -190,11 +206,14 @@ def apply(
     missing = placeholders(clauses) - set(values)
     if missing:
         raise ValueError(
-            "filterValues is missing a value for " + ", ".join(f"${m}" for m in sorted(missing))
+            "filterValues is missing a value for "
+            + ", ".join(f"${m}" for m in sorted(missing))
         )
     allowed = set(data.candidates)
     for clause in clauses:
-        matched = {item for item in allowed if _clause_matches(clause, item, values, data)}
+        matched = {
+            item for item in allowed if _clause_matches(clause, item, values, data)
+        }
         allowed = matched if clause.action == "INCLUDE" else allowed - matched
     return allowed
 
@@ -216,7 +235,9 @@ def _condition_matches(
     for v in cond.values:
         literals.extend(values[v[1]] if isinstance(v, tuple) else [v])
     if cond.dataset == "Items":
-        return _compare(data.item_metadata.get(item, {}).get(cond.field), cond.op, literals)
+        return _compare(
+            data.item_metadata.get(item, {}).get(cond.field), cond.op, literals
+        )
     for row in data.user_interactions:
         if row.get("ITEM_ID") != item:
             continue
@@ -232,14 +253,21 @@ def _compare(actual: Any, op: str, literals: list[Any]) -> bool:
         return op == "NOT IN"
     if op in ("IN", "NOT IN"):
         # Multi-valued categorical metadata uses '|' between values.
-        parts = {p for p in str(actual).split("|")} if isinstance(actual, str) else {actual}
-        hit = any(str(lit) in {str(p) for p in parts} or lit == actual for lit in literals)
+        parts = (
+            {p for p in str(actual).split("|")} if isinstance(actual, str) else {actual}
+        )
+        hit = any(
+            str(lit) in {str(p) for p in parts} or lit == actual for lit in literals
+        )
         return hit if op == "IN" else not hit
     try:
         left, right = float(actual), float(literals[0])
     except (TypeError, ValueError):
         return False
     return {
-        "=": left == right, "<": left < right, ">": left > right,
-        "<=": left <= right, ">=": left >= right,
+        "=": left == right,
+        "<": left < right,
+        ">": left > right,
+        "<=": left <= right,
+        ">=": left >= right,
     }[op]

@@ -78,8 +78,15 @@ class ProcessRunner:
         log_path = self.store.root / "worker.log"
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "airctx.engine.worker", str(self.store.root),
-                 self.region, self.account_id, arn],
+                [
+                    sys.executable,
+                    "-m",
+                    "airctx.engine.worker",
+                    str(self.store.root),
+                    self.region,
+                    self.account_id,
+                    arn,
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
@@ -120,7 +127,10 @@ def recover(store: Store, runner: Runner, fail: Callable[[str, str], None]) -> N
         if job.owner_pid is not None and pid_alive(job.owner_pid) and not stale:
             continue
         # A job just queued (or requeued) may not have its worker recorded yet.
-        if job.owner_pid is None and now - (job.heartbeat or job.created) < ORPHAN_SECONDS:
+        if (
+            job.owner_pid is None
+            and now - (job.heartbeat or job.created) < ORPHAN_SECONDS
+        ):
             continue
         if job.attempts >= MAX_ATTEMPTS:
             fail(

@@ -28,7 +28,12 @@ MAX_RESULTS = 500
 MAX_CONTEXT = 150
 MAX_PROPERTIES = 1024
 FORBIDDEN_PROPERTIES = {
-    "userId", "sessionId", "eventType", "timestamp", "recommendationId", "impression",
+    "userId",
+    "sessionId",
+    "eventType",
+    "timestamp",
+    "recommendationId",
+    "impression",
 }
 
 
@@ -50,7 +55,9 @@ class Runtime:
 
     def _campaign(self, params: Mapping[str, Any]) -> tuple[Resource, Resource]:
         if params.get("recommenderArn"):
-            raise InvalidInput("Recommenders (domain dataset groups) are not supported locally")
+            raise InvalidInput(
+                "Recommenders (domain dataset groups) are not supported locally"
+            )
         arn = params.get("campaignArn")
         if not arn:
             raise InvalidInput("campaignArn is required")
@@ -86,7 +93,9 @@ class Runtime:
     def _query(self, version: Resource, user_id: str | None, context: Any) -> Query:
         if context is not None:
             if not isinstance(context, dict) or len(context) > MAX_CONTEXT:
-                raise InvalidInput(f"context must be a map of at most {MAX_CONTEXT} entries")
+                raise InvalidInput(
+                    f"context must be a map of at most {MAX_CONTEXT} entries"
+                )
         live: list[LiveEvent] = []
         metadata = None
         group = version.body["datasetGroupArn"]
@@ -99,20 +108,28 @@ class Runtime:
                 if not row["item_id"]:
                     continue
                 props = json.loads(row["properties"] or "{}")
-                live.append(LiveEvent(
-                    item_id=row["item_id"], timestamp=row["sent_at"],
-                    event_type=row["event_type"], event_value=row["event_value"],
-                    context={f: props[c] for c, f in fields.items() if c in props},
-                ))
+                live.append(
+                    LiveEvent(
+                        item_id=row["item_id"],
+                        timestamp=row["sent_at"],
+                        event_type=row["event_type"],
+                        event_value=row["event_value"],
+                        context={f: props[c] for c, f in fields.items() if c in props},
+                    )
+                )
             users = self.store.list("dataset", group)
             for dataset in users:
                 if dataset.body["datasetType"] == "USERS":
                     record = self.store.live_record(dataset.arn, user_id)
                     if record is not None:
                         by_camel = self._fields(dataset)
-                        metadata = {by_camel[k]: v for k, v in record.items() if k in by_camel}
+                        metadata = {
+                            by_camel[k]: v for k, v in record.items() if k in by_camel
+                        }
         return Query(
-            user_id=user_id, context=dict(context or {}), live_events=live,
+            user_id=user_id,
+            context=dict(context or {}),
+            live_events=live,
             user_metadata=metadata,
         )
 
@@ -152,13 +169,18 @@ class Runtime:
         else:
             user_id = params.get("userId")
             if not user_id:
-                raise InvalidInput("userId is required for a user-personalization campaign")
+                raise InvalidInput(
+                    "userId is required for a user-personalization campaign"
+                )
             query = self._query(version, user_id, params.get("context"))
             want = MAX_RESULTS if params.get("filterArn") else num
             ranked = model.recommend(query, want)
         if params.get("filterArn"):
             ranked = self._filter(version, params, ranked)
-        items = [{"itemId": item, "score": round(float(score), 7)} for item, score in ranked[:num]]
+        items = [
+            {"itemId": item, "score": round(float(score), 7)}
+            for item, score in ranked[:num]
+        ]
         return {"itemList": items, "recommendationId": f"RID-{uuid.uuid4()}"}
 
     def GetPersonalizedRanking(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,13 +200,17 @@ class Runtime:
             ranked = self._filter(version, params, ranked)
         return {
             "personalizedRanking": [
-                {"itemId": item, "score": round(float(score), 7)} for item, score in ranked
+                {"itemId": item, "score": round(float(score), 7)}
+                for item, score in ranked
             ],
             "recommendationId": f"RID-{uuid.uuid4()}",
         }
 
     def _filter(
-        self, version: Resource, params: Mapping[str, Any], ranked: list[tuple[str, float]]
+        self,
+        version: Resource,
+        params: Mapping[str, Any],
+        ranked: list[tuple[str, float]],
     ) -> list[tuple[str, float]]:
         from airctx.engine.datafiles import dataset_specs, read_parts
 
@@ -192,9 +218,13 @@ class Runtime:
         if resource is None or resource.type != "filter":
             raise ResourceNotFound(f"Could not find filter {params['filterArn']}")
         if resource.status != "ACTIVE":
-            raise InvalidInput(f"Filter {resource.arn} is {resource.status}, not ACTIVE")
+            raise InvalidInput(
+                f"Filter {resource.arn} is {resource.status}, not ACTIVE"
+            )
         if resource.body["datasetGroupArn"] != version.body["datasetGroupArn"]:
-            raise InvalidInput(f"Filter {resource.arn} belongs to another dataset group")
+            raise InvalidInput(
+                f"Filter {resource.arn} belongs to another dataset group"
+            )
         clauses = filters.parse(resource.body["filterExpression"])
         try:
             values = filters.parse_filter_values(params.get("filterValues") or {})
@@ -224,14 +254,18 @@ class Runtime:
             by_camel = self._fields(dataset)
             for event in self.store.events_for_user(group, user_id, 0):
                 props = json.loads(event["properties"] or "{}")
-                rows.append({
-                    **{by_camel[k]: v for k, v in props.items() if k in by_camel},
-                    "ITEM_ID": event["item_id"], "EVENT_TYPE": event["event_type"],
-                    "EVENT_VALUE": event["event_value"],
-                })
+                rows.append(
+                    {
+                        **{by_camel[k]: v for k, v in props.items() if k in by_camel},
+                        "ITEM_ID": event["item_id"],
+                        "EVENT_TYPE": event["event_type"],
+                        "EVENT_VALUE": event["event_value"],
+                    }
+                )
         try:
             allowed = filters.apply(
-                clauses, values,
+                clauses,
+                values,
                 filters.FilterInput([i for i, _ in ranked], metadata, rows),
             )
         except ValueError as exc:
@@ -245,14 +279,21 @@ class Runtime:
 
         tracking_id = params.get("trackingId")
         tracker = next(
-            (t for t in self.store.list("event-tracker")
-             if t.body.get("trackingId") == tracking_id),
+            (
+                t
+                for t in self.store.list("event-tracker")
+                if t.body.get("trackingId") == tracking_id
+            ),
             None,
         )
         if tracker is None:
-            raise ResourceNotFound(f"No event tracker has the tracking ID {tracking_id}")
+            raise ResourceNotFound(
+                f"No event tracker has the tracking ID {tracking_id}"
+            )
         if tracker.status != "ACTIVE":
-            raise InvalidInput(f"Event tracker {tracker.arn} is {tracker.status}, not ACTIVE")
+            raise InvalidInput(
+                f"Event tracker {tracker.arn} is {tracker.status}, not ACTIVE"
+            )
         events = params.get("eventList") or []
         if not 1 <= len(events) <= 10:
             raise InvalidInput("eventList must hold 1 to 10 events")
@@ -268,20 +309,33 @@ class Runtime:
             where = f"eventList[{index}]"
             if not isinstance(event, dict):
                 raise InvalidInput(f"{where} must be an event structure")
-            properties = _properties(event.get("properties"), where, allowed,
-                                     forbidden=FORBIDDEN_PROPERTIES)
+            properties = _properties(
+                event.get("properties"), where, allowed, forbidden=FORBIDDEN_PROPERTIES
+            )
             event_type = event.get("eventType")
             if not isinstance(event_type, str) or not event_type:
                 raise InvalidInput(f"{where}.eventType is required")
             sent_at = _number(event.get("sentAt"), f"{where}.sentAt", required=True)
             value = _number(event.get("eventValue"), f"{where}.eventValue")
-            rows.append((
-                group, tracking_id, user_id, session_id, event.get("eventId"),
-                event_type, value, event.get("itemId"), sent_at,
-                json.dumps(properties) if properties else None, now,
-            ))
+            rows.append(
+                (
+                    group,
+                    tracking_id,
+                    user_id,
+                    session_id,
+                    event.get("eventId"),
+                    event_type,
+                    value,
+                    event.get("itemId"),
+                    sent_at,
+                    json.dumps(properties) if properties else None,
+                    now,
+                )
+            )
         self.store.add_events(rows)
-        log.debug("recorded %d event(s) for user %s", len(rows), user_id or "(anonymous)")
+        log.debug(
+            "recorded %d event(s) for user %s", len(rows), user_id or "(anonymous)"
+        )
         return {}
 
     def _put_records(
@@ -294,15 +348,21 @@ class Runtime:
         if dataset is None or dataset.type != "dataset":
             raise ResourceNotFound(f"Could not find dataset {arn}")
         if dataset.body["datasetType"] != kind:
-            raise InvalidInput(f"Dataset {arn} is a {dataset.body['datasetType']} dataset, not {kind}")
+            raise InvalidInput(
+                f"Dataset {arn} is a {dataset.body['datasetType']} dataset, not {kind}"
+            )
         records = params.get(list_key) or []
         if not 1 <= len(records) <= 10:
             raise InvalidInput(f"{list_key} must hold 1 to 10 records")
         allowed = self._fields(dataset)
         out = []
         for index, record in enumerate(records):
-            props = _properties(record.get("properties"), f"{list_key}[{index}]", allowed,
-                                forbidden={id_key})
+            props = _properties(
+                record.get("properties"),
+                f"{list_key}[{index}]",
+                allowed,
+                forbidden={id_key},
+            )
             out.append((record[id_key], json.dumps(props)))
         self.store.put_live_records(dataset.arn, out, time.time())
         return {}
@@ -332,7 +392,9 @@ def _properties(
     if text is None:
         return {}
     if not isinstance(text, str) or len(text) > MAX_PROPERTIES:
-        raise InvalidInput(f"{where}.properties must be a JSON string of at most {MAX_PROPERTIES} characters")
+        raise InvalidInput(
+            f"{where}.properties must be a JSON string of at most {MAX_PROPERTIES} characters"
+        )
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -346,6 +408,6 @@ def _properties(
             raise InvalidInput(
                 f"{where}.properties has the key {key!r}, which matches no field of the "
                 f"dataset's schema; valid keys are camelCase field names: "
-                + ", ".join(sorted(allowed))
+                + ", ".join(sorted(k for k in allowed if k not in forbidden))
             )
     return value

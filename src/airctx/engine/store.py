@@ -200,17 +200,23 @@ class Store:
         db.execute("DELETE FROM jobs WHERE arn = ?", (arn,))
 
     def get(self, arn: str, db: sqlite3.Connection | None = None) -> Resource | None:
-        row = (db or self._connection()).execute(
-            "SELECT * FROM resources WHERE arn = ?", (arn,)
-        ).fetchone()
+        row = (
+            (db or self._connection())
+            .execute("SELECT * FROM resources WHERE arn = ?", (arn,))
+            .fetchone()
+        )
         return _resource(row) if row else None
 
     def find(
         self, type: str, name: str, db: sqlite3.Connection | None = None
     ) -> Resource | None:
-        row = (db or self._connection()).execute(
-            "SELECT * FROM resources WHERE type = ? AND name = ?", (type, name)
-        ).fetchone()
+        row = (
+            (db or self._connection())
+            .execute(
+                "SELECT * FROM resources WHERE type = ? AND name = ?", (type, name)
+            )
+            .fetchone()
+        )
         return _resource(row) if row else None
 
     def list(
@@ -242,7 +248,9 @@ class Store:
 
     # -- jobs --------------------------------------------------------------------
 
-    def add_job(self, db: sqlite3.Connection, arn: str, action: str, now: float) -> None:
+    def add_job(
+        self, db: sqlite3.Connection, arn: str, action: str, now: float
+    ) -> None:
         db.execute(
             "INSERT OR REPLACE INTO jobs (arn, action, state, owner_pid, heartbeat,"
             " attempts, created) VALUES (?, ?, 'queued', NULL, NULL, 0, ?)",
@@ -250,15 +258,21 @@ class Store:
         )
 
     def job(self, arn: str, db: sqlite3.Connection | None = None) -> Job | None:
-        row = (db or self._connection()).execute(
-            "SELECT * FROM jobs WHERE arn = ?", (arn,)
-        ).fetchone()
+        row = (
+            (db or self._connection())
+            .execute("SELECT * FROM jobs WHERE arn = ?", (arn,))
+            .fetchone()
+        )
         return _job(row) if row else None
 
     def open_jobs(self) -> builtins.list[Job]:
-        rows = self._connection().execute(
-            "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
+            )
+            .fetchall()
+        )
         return [_job(r) for r in rows]
 
     def claim_job(
@@ -274,11 +288,15 @@ class Store:
             job = self.job(arn, db=db)
             if job is None or job.state not in ("queued", "running"):
                 return None
-            if job.state == "running" and (job.owner_pid == pid
-                                           or owner_alive(job.owner_pid or 0)):
+            if job.state == "running" and (
+                job.owner_pid == pid or owner_alive(job.owner_pid or 0)
+            ):
                 return None
-            if job.state == "queued" and job.owner_pid not in (None, pid) \
-                    and owner_alive(job.owner_pid or 0):
+            if (
+                job.state == "queued"
+                and job.owner_pid not in (None, pid)
+                and owner_alive(job.owner_pid or 0)
+            ):
                 return None
             db.execute(
                 "UPDATE jobs SET state = 'running', owner_pid = ?, heartbeat = ?,"
@@ -309,8 +327,14 @@ class Store:
                 "UPDATE jobs SET state = 'queued', owner_pid = NULL, heartbeat = ?,"
                 " attempts = attempts + ? WHERE arn = ? AND state = ?"
                 " AND owner_pid IS ? AND attempts = ?",
-                (now, 1 if seen.state == "queued" else 0, seen.arn, seen.state,
-                 seen.owner_pid, seen.attempts),
+                (
+                    now,
+                    1 if seen.state == "queued" else 0,
+                    seen.arn,
+                    seen.state,
+                    seen.owner_pid,
+                    seen.attempts,
+                ),
             )
             return cursor.rowcount == 1
 
@@ -336,27 +360,41 @@ class Store:
     def events_for_user(
         self, dataset_group_arn: str, user_id: str, after_id: int
     ) -> builtins.list[sqlite3.Row]:
-        return self._connection().execute(
-            "SELECT * FROM events WHERE dataset_group_arn = ? AND user_id = ? AND id > ?"
-            " ORDER BY id",
-            (dataset_group_arn, user_id, after_id),
-        ).fetchall()
+        return (
+            self._connection()
+            .execute(
+                "SELECT * FROM events WHERE dataset_group_arn = ? AND user_id = ? AND id > ?"
+                " ORDER BY id",
+                (dataset_group_arn, user_id, after_id),
+            )
+            .fetchall()
+        )
 
     def events_for_group(self, dataset_group_arn: str) -> builtins.list[sqlite3.Row]:
-        return self._connection().execute(
-            "SELECT * FROM events WHERE dataset_group_arn = ? ORDER BY id",
-            (dataset_group_arn,),
-        ).fetchall()
+        return (
+            self._connection()
+            .execute(
+                "SELECT * FROM events WHERE dataset_group_arn = ? ORDER BY id",
+                (dataset_group_arn,),
+            )
+            .fetchall()
+        )
 
     def last_event_id(self, dataset_group_arn: str) -> int:
-        row = self._connection().execute(
-            "SELECT COALESCE(MAX(id), 0) FROM events WHERE dataset_group_arn = ?",
-            (dataset_group_arn,),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "SELECT COALESCE(MAX(id), 0) FROM events WHERE dataset_group_arn = ?",
+                (dataset_group_arn,),
+            )
+            .fetchone()
+        )
         return int(row[0])
 
     def delete_events(self, db: sqlite3.Connection, dataset_group_arn: str) -> None:
-        db.execute("DELETE FROM events WHERE dataset_group_arn = ?", (dataset_group_arn,))
+        db.execute(
+            "DELETE FROM events WHERE dataset_group_arn = ?", (dataset_group_arn,)
+        )
 
     def put_live_records(
         self, dataset_arn: str, records: Sequence[tuple[str, str]], now: float
@@ -369,17 +407,25 @@ class Store:
             )
 
     def live_record(self, dataset_arn: str, record_id: str) -> dict[str, Any] | None:
-        row = self._connection().execute(
-            "SELECT properties FROM live_records WHERE dataset_arn = ? AND record_id = ?",
-            (dataset_arn, record_id),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "SELECT properties FROM live_records WHERE dataset_arn = ? AND record_id = ?",
+                (dataset_arn, record_id),
+            )
+            .fetchone()
+        )
         return json.loads(row[0]) if row else None
 
     def live_records(self, dataset_arn: str) -> dict[str, dict[str, Any]]:
-        rows = self._connection().execute(
-            "SELECT record_id, properties FROM live_records WHERE dataset_arn = ?",
-            (dataset_arn,),
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT record_id, properties FROM live_records WHERE dataset_arn = ?",
+                (dataset_arn,),
+            )
+            .fetchall()
+        )
         return {r[0]: json.loads(r[1]) for r in rows}
 
     def delete_live_records(self, db: sqlite3.Connection, dataset_arn: str) -> None:

@@ -83,8 +83,11 @@ class Executor:
                 status = resource.status
                 if job is not None and job.action == "update":
                     update = dict(body.get("latestCampaignUpdate") or {})
-                    update.update(status="UPDATE FAILED", failureReason=reason,
-                                  lastUpdatedDateTime=now)
+                    update.update(
+                        status="UPDATE FAILED",
+                        failureReason=reason,
+                        lastUpdatedDateTime=now,
+                    )
                     body["latestCampaignUpdate"] = update
                 elif resource.status and resource.status.startswith("DELETE"):
                     status = "ACTIVE"
@@ -102,7 +105,9 @@ class Executor:
         with self.store.transaction() as db:
             current = self.store.get(resource.arn, db=db)
             if current is None:
-                raise JobFailed(f"{resource.arn} disappeared while it was being processed")
+                raise JobFailed(
+                    f"{resource.arn} disappeared while it was being processed"
+                )
             if current.status == "CREATE STOPPING" and status != "CREATE STOPPED":
                 raise JobStopped()
             body = dict(current.body, status=status, lastUpdatedDateTime=now, **extra)
@@ -117,7 +122,9 @@ class Executor:
         with self.store.transaction() as db:
             current = self.store.get(arn, db=db)
             if current is not None:
-                body = dict(current.body, status=status, lastUpdatedDateTime=now, **extra)
+                body = dict(
+                    current.body, status=status, lastUpdatedDateTime=now, **extra
+                )
                 body.pop("failureReason", None)
                 self.store.update(db, arn, status=status, body=body, now=now)
             self.store.finish_job(db, arn)
@@ -137,11 +144,16 @@ class Executor:
 
     def _update_campaign(self, campaign: Resource) -> None:
         now = time.time()
-        update = dict(campaign.body["latestCampaignUpdate"], status="UPDATE IN_PROGRESS",
-                      lastUpdatedDateTime=now)
+        update = dict(
+            campaign.body["latestCampaignUpdate"],
+            status="UPDATE IN_PROGRESS",
+            lastUpdatedDateTime=now,
+        )
         with self.store.transaction() as db:
             self.store.update(
-                db, campaign.arn, body=dict(campaign.body, latestCampaignUpdate=update),
+                db,
+                campaign.arn,
+                body=dict(campaign.body, latestCampaignUpdate=update),
                 now=now,
             )
         self._deploy(update["solutionVersionArn"])
@@ -151,9 +163,14 @@ class Executor:
             current = self.store.get(campaign.arn, db=db)
             if current is not None:
                 update.update(status="ACTIVE", lastUpdatedDateTime=now)
-                body = dict(current.body, latestCampaignUpdate=update,
-                            lastUpdatedDateTime=now)
-                for key in ("solutionVersionArn", "minProvisionedTPS", "campaignConfig"):
+                body = dict(
+                    current.body, latestCampaignUpdate=update, lastUpdatedDateTime=now
+                )
+                for key in (
+                    "solutionVersionArn",
+                    "minProvisionedTPS",
+                    "campaignConfig",
+                ):
                     body[key] = update[key]
                 self.store.update(db, campaign.arn, body=body, now=now)
             self.store.finish_job(db, campaign.arn)
@@ -169,7 +186,9 @@ class Executor:
         try:
             recipe_class(info.name if info else "").load(model_dir)
         except (OSError, ValueError, KeyError) as exc:
-            raise JobFailed(f"The model of {version_arn} cannot be loaded: {exc}") from None
+            raise JobFailed(
+                f"The model of {version_arn} cannot be loaded: {exc}"
+            ) from None
 
     # -- import -------------------------------------------------------------------------
 
@@ -197,7 +216,11 @@ class Executor:
             current = self.store.get(dataset.arn, db=db)
             if current is None:
                 raise JobFailed(f"Dataset {dataset.arn} was deleted during the import")
-            parts = [] if job.body.get("importMode") == "FULL" else list(current.body["_imports"])
+            parts = (
+                []
+                if job.body.get("importMode") == "FULL"
+                else list(current.body["_imports"])
+            )
             parts.append(str(target))
             self.store.update(db, dataset.arn, body=dict(current.body, _imports=parts))
 
@@ -239,9 +262,12 @@ class Executor:
             hyperparameters = dict(config.get("algorithmHyperParameters") or {})
             try:
                 result = training.train(
-                    info.name, data, hyperparameters=hyperparameters,
+                    info.name,
+                    data,
+                    hyperparameters=hyperparameters,
                     perform_hpo=bool(version.body.get("performHPO")),
-                    hpo_config=config.get("hpoConfig"), progress=progress,
+                    hpo_config=config.get("hpoConfig"),
+                    progress=progress,
                 )
             except ValueError as exc:
                 raise JobFailed(str(exc)) from None
@@ -253,7 +279,9 @@ class Executor:
                 "_hyperparameters": result.hyperparameters,
             }
             if version.body.get("performHPO"):
-                extra["tunedHPOParams"] = {"algorithmHyperParameters": result.hyperparameters}
+                extra["tunedHPOParams"] = {
+                    "algorithmHyperParameters": result.hyperparameters
+                }
         extra.update(
             trainingHours=round((time.time() - started) / 3600.0, 6),
             _modelDir=str(self._model_dir(version)),
@@ -276,8 +304,13 @@ class Executor:
         from airctx.engine.training import check_minimums
 
         base = next(
-            (v for v in self.store.list("solution-version", version.body["solutionArn"])
-             if v.status == "ACTIVE" and v.body.get("trainingMode", "FULL") == "FULL"),
+            (
+                v
+                for v in self.store.list(
+                    "solution-version", version.body["solutionArn"]
+                )
+                if v.status == "ACTIVE" and v.body.get("trainingMode", "FULL") == "FULL"
+            ),
             None,
         )
         if base is None:
@@ -362,4 +395,6 @@ def _filtered(data: Any, event_type: str | None, threshold: float | None) -> Any
 
     from airctx.engine.training import filter_events
 
-    return replace(data, interactions=filter_events(data.interactions, event_type, threshold))
+    return replace(
+        data, interactions=filter_events(data.interactions, event_type, threshold)
+    )

@@ -12,7 +12,10 @@ from airctx.engine.work import Executor
 
 def main(argv: list[str]) -> int:
     if len(argv) != 4:
-        print("usage: python -m airctx.engine.worker ROOT REGION ACCOUNT ARN", file=sys.stderr)
+        print(
+            "usage: python -m airctx.engine.worker ROOT REGION ACCOUNT ARN",
+            file=sys.stderr,
+        )
         return 2
     root, _region, _account, arn = argv
     logging.basicConfig(
