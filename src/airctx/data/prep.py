@@ -41,7 +41,7 @@ from airctx.data.schema import (
     MAX_ID_CHARS,
     check_spec,
 )
-from airctx.data.scratch import MAX_PARAMS, scratch_db
+from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -167,17 +167,21 @@ class _Users:
         if uids.empty:
             return
         collapsed = self._collapsed(uids, names) if names is not None else set()
-        first_names = (
-            names.groupby(uids, sort=False).first()
-            if names is not None
-            else pd.Series(None, index=uids.unique(), dtype=object)
-        )
         any_active = active.groupby(uids, sort=False).any()
+        ids = any_active.index
+        first_names = (
+            names.groupby(uids, sort=False).first().reindex(ids).tolist()
+            if names is not None
+            else [None] * len(ids)
+        )
         self.db.executemany(
             self._upsert_user,
-            (
-                (uid, first_names.get(uid), int(is_active), int(uid in collapsed))
-                for uid, is_active in any_active.items()
+            zip(
+                ids.tolist(),
+                first_names,
+                any_active.astype(int).tolist(),
+                ids.isin(list(collapsed)).astype(int).tolist(),
+                strict=True,
             ),
         )
         if values is None or not self.slots:
@@ -192,7 +196,15 @@ class _Users:
         ].agg(["size", "max"])
         self.db.executemany(
             self._upsert_value,
-            ((*key, int(n), int(ts)) for key, n, ts in tallies.itertuples(name=None)),
+            (
+                (*key, n, ts)
+                for key, n, ts in zip(
+                    tallies.index.tolist(),
+                    tallies["size"].tolist(),
+                    tallies["max"].tolist(),
+                    strict=True,
+                )
+            ),
         )
 
     def _collapsed(self, uids: pd.Series, names: pd.Series) -> set[str]:
@@ -276,55 +288,6 @@ def _choose(
     return max(tallies, key=lambda v: (tallies[v][0], tallies[v][1], v))
 
 
-class _Events:
-    """Duplicate detection across chunks: one 64-bit hash per distinct event."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        self.chunk = 0
-        db.execute(
-            "CREATE TABLE events (h INTEGER PRIMARY KEY, chunk INTEGER NOT NULL)"
-        )
-
-    def duplicates(
-        self, out: pd.DataFrame, keep: pd.Series, dropped: Counter[str]
-    ) -> pd.Series:
-        """Rows (among those kept) whose whole event was already written."""
-        self.chunk += 1
-        dup = pd.Series(False, index=out.index)
-        kept = out[keep]
-        if kept.empty:
-            return dup
-        hashes = pd.Series(
-            pd.util.hash_pandas_object(kept, index=False).to_numpy().view(np.int64)
-        )
-        flags = hashes.duplicated().to_numpy(copy=True)
-        fresh = hashes[~flags].tolist()
-        before = self.db.total_changes
-        self.db.executemany(
-            "INSERT OR IGNORE INTO events VALUES (?, ?)",
-            zip(fresh, itertools.repeat(self.chunk)),
-        )
-        if self.db.total_changes - before < len(fresh):
-            # Some events were written by an earlier chunk: find which.
-            earlier: set[int] = set()
-            for start in range(0, len(fresh), MAX_PARAMS):
-                batch = fresh[start : start + MAX_PARAMS]
-                earlier.update(
-                    h
-                    for (h,) in self.db.execute(
-                        "SELECT h FROM events WHERE chunk < ? AND h IN "
-                        f"({', '.join('?' * len(batch))})",
-                        (self.chunk, *batch),
-                    )
-                )
-            flags |= hashes.isin(earlier).to_numpy()
-        dup.loc[kept.index] = flags
-        if flags.any():
-            dropped["duplicate event"] += int(flags.sum())
-        return dup
-
-
 def prepare(
     input_path: Path,
     *,
@@ -384,7 +347,7 @@ def prepare(
             source,
             interactions,
             tracker,
-            _Events(db),
+            HashSet(db, "events"),
             handle,
             report,
             chunk_rows,
@@ -560,7 +523,7 @@ def _write_interactions(
     source: _Source,
     spec: DatasetSpec,
     tracker: _Users,
-    events: _Events,
+    events: HashSet,
     handle: TextIO,
     report: PrepReport,
     chunk_rows: int,
@@ -584,7 +547,7 @@ def _write_interactions(
         stamps = _timestamps(raw["TIMESTAMP"], dates=source.dates)
 
         keep, out = _clean(raw, spec, stamps, now, dropped)
-        keep &= ~events.duplicates(out, keep, dropped)
+        keep &= ~_duplicates(out, keep, events, dropped)
         written = out[keep]
         written.to_csv(handle, header=False, index=False, lineterminator="\n")
         report.interactions_written += len(written)
@@ -696,6 +659,21 @@ def _check_text(
             values.str.len() > MAX_CATEGORICAL_CHARS,
             f"{f.name}: longer than {MAX_CATEGORICAL_CHARS}",
         )
+
+
+def _duplicates(
+    out: pd.DataFrame, keep: pd.Series, events: HashSet, dropped: Counter[str]
+) -> pd.Series:
+    """Rows (among those kept) whose whole event was already written, in any chunk."""
+    dup = pd.Series(False, index=out.index)
+    kept = out[keep]
+    if kept.empty:
+        return dup
+    flags = events.add(hashes(kept))
+    dup.loc[kept.index] = flags
+    if flags.any():
+        dropped["duplicate event"] += int(flags.sum())
+    return dup
 
 
 def _observe_users(

@@ -8,12 +8,17 @@ database it lives on disk and RAM is bounded by SQLite's page cache.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -52,3 +57,60 @@ def scratch_db(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name + suffix)
         logger.debug("removed scratch database %s", name)
+
+
+class HashSet:
+    """A set of 64-bit hashes in a scratch table, added to and queried per batch."""
+
+    def __init__(self, db: sqlite3.Connection, table: str) -> None:
+        self.db = db
+        self.table = table
+        self.batch = 0
+        db.execute(
+            f"CREATE TABLE {table} (h INTEGER PRIMARY KEY, batch INTEGER NOT NULL)"
+        )
+
+    def add(self, hashes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Add a batch; True where a hash was already in the set or earlier in it."""
+        self.batch += 1
+        series = pd.Series(hashes, dtype=np.int64)
+        repeats = series.duplicated().to_numpy(copy=True)
+        fresh = series[~repeats].tolist()
+        before = self.db.total_changes
+        self.db.executemany(
+            f"INSERT OR IGNORE INTO {self.table} VALUES (?, ?)",
+            zip(fresh, itertools.repeat(self.batch)),
+        )
+        if self.db.total_changes - before < len(fresh):
+            # Some hashes came from an earlier batch: find which.
+            earlier = self._members(fresh, f"batch < {self.batch}")
+            repeats |= series.isin(earlier).to_numpy()
+        return repeats
+
+    def contains(self, hashes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """True where a hash is in the set."""
+        series = pd.Series(hashes, dtype=np.int64)
+        members = self._members(series.unique().tolist(), "1")
+        return series.isin(members).to_numpy()
+
+    def __len__(self) -> int:
+        count: int = self.db.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]
+        return count
+
+    def _members(self, hashes: list[int], condition: str) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(hashes), MAX_PARAMS):
+            batch = hashes[start : start + MAX_PARAMS]
+            marks = ", ".join("?" * len(batch))
+            rows = self.db.execute(
+                f"SELECT h FROM {self.table} WHERE {condition} AND h IN ({marks})",
+                batch,
+            )
+            found.update(h for (h,) in rows)
+        return found
+
+
+def hashes(frame: pd.DataFrame | pd.Series) -> npt.NDArray[np.int64]:
+    """Stable 64-bit hashes of rows (or values), as SQLite's signed integers."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashed.view(np.int64)
