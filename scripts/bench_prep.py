@@ -91,14 +91,14 @@ def scaled(sample: Path, factor: int, directory: Path) -> Path:
     if factor == 1:
         return sample
     frame = pd.read_csv(sample, dtype=str, keep_default_na=False)
-    copies = []
-    for k in range(factor):
-        copy = frame.copy()
-        named = copy["author"] != "NA"
-        copy.loc[named, "author"] = copy.loc[named, "author"] + f" r{k}"
-        copies.append(copy)
+    named = frame["author"] != "NA"
     path = directory / f"airline-{factor}x.csv"
-    pd.concat(copies).to_csv(path, index=False)
+    # Written copy by copy so that building a large input takes little memory.
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        for k in range(factor):
+            copy = frame.copy()
+            copy.loc[named, "author"] = frame.loc[named, "author"] + f" r{k}"
+            copy.to_csv(handle, index=False, header=k == 0, lineterminator="\n")
     return path
 
 
@@ -142,6 +142,8 @@ def main() -> None:
             path = scaled(sample, factor, directory)
             prep = measure("prep", path, directory / f"out{factor}")
             base = measure("baseline", path, directory)
+            if path != sample:
+                path.unlink()
             print(
                 f"{factor:>4}x {prep['rows']:>8.0f} {prep['seconds']:>7.2f} "
                 f"{prep['rows'] / prep['seconds']:>8.0f} {base['seconds']:>10.2f} "

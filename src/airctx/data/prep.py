@@ -126,7 +126,7 @@ class _Users:
         self.report = report
         self.db = db
         self.meta = [f for f in spec.fields if f.name != "USER_ID"] if spec else []
-        # Metadata values go in columns v0, v1, ... so SQLite compares them as tuples.
+        # One column per metadata field (v0, v1, ...): a joined string could blur them.
         self.slots = [f"v{i}" for i in range(len(self.meta))]
         key = ", ".join(["uid", *self.slots])
         db.execute(

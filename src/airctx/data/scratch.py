@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 # Page cache limit in KiB (a negative cache_size is KiB in SQLite); this bounds the
 # memory the scratch state can take whatever the input size.
-CACHE_KIB = 16 * 1024
+CACHE_KIB = 4 * 1024
 # Most SQLite builds cap a statement at 999 or 32766 parameters; stay under both.
 MAX_PARAMS = 900
 
