@@ -240,3 +240,39 @@ def test_chunked_reading_keeps_line_numbers(tmp_path: Path) -> None:
 def test_problem_renders_as_one_line() -> None:
     problem = Problem("i.csv", 6, "TIMESTAMP", "type", "'x' is not a long")
     assert str(problem) == "i.csv:6 [TIMESTAMP]: error: 'x' is not a long (type)"
+
+
+def test_duplicates_and_unused_ids_are_found_across_chunks(tmp_path: Path) -> None:
+    users = [f"u{i},Peru" for i in range(40)] + ["ghost,Chile", "u3,Peru", "u39,Peru"]
+    files = {
+        "INTERACTIONS": write(tmp_path / "i.csv", HEADER, good_rows()),
+        "USERS": write(tmp_path / "u.csv", "USER_ID,USER_RESIDENCE", users),
+    }
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None, chunk_rows=4
+    )
+    assert sorted((p.line, p.rule) for p in report.warnings) == [
+        (42, "unused_user"),
+        (43, "duplicate_id"),
+        (44, "duplicate_id"),
+    ]
+    assert (report.summary.users, report.summary.items) == (40, 50)
+    assert report.summary.users_with_2plus == 40
+    # The scratch database lived beside the files and is gone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["i.csv", "u.csv"]
+
+
+def test_scratch_database_is_removed_when_validation_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("airctx.data.validate._validate_entities", fail)
+    files = {
+        "INTERACTIONS": write(tmp_path / "i.csv", HEADER, good_rows(2, 2)),
+        "USERS": write(tmp_path / "u.csv", "USER_ID,USER_RESIDENCE", ["u1,Peru"]),
+    }
+    with pytest.raises(OSError, match="disk full"):
+        validate_files(files, SPECS, event_type=None, event_value_threshold=None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["i.csv", "u.csv"]

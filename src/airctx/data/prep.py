@@ -6,8 +6,9 @@ Everything else is driven by the dataset specs, so the same code prepares any
 dataset whose fields come from configuration.
 
 The input is read in chunks, so memory stays flat as the file grows; what must
-survive across chunks is kept small: a 64-bit hash per distinct event (duplicate
-detection) and one small record per user (the users file and the name checks).
+survive across chunks (a 64-bit hash per distinct event for duplicate detection,
+per-user names, residence tallies and activity for the users file) lives in a
+scratch SQLite database beside the outputs, removed when the run ends.
 
 Rows that cannot become a valid interaction are dropped and counted per reason.
 A rating threshold is not applied here: that is a training-time setting
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import logging
 import re
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,6 +41,7 @@ from airctx.data.schema import (
     MAX_ID_CHARS,
     check_spec,
 )
+from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -107,88 +111,131 @@ class _Source:
         return sorted(set(self.columns.values()) | set(self.user_metadata.values()))
 
 
-class _UserState:
-    """What is known about one user across chunks, kept to a few slots.
+class _Users:
+    """Per-user state feeding the users file and the report's name checks.
 
-    Most users have one metadata value, held in slots; a dict is made only for
-    users whose value changes.
+    Kept in the scratch database: ``users`` holds one row per user (first name
+    seen, whether any of its rows was written, whether its name collapsed) and
+    ``vals`` one row per user and metadata value (rows seen, newest timestamp).
     """
 
-    __slots__ = ("active", "collapsed", "count", "name", "others", "ts", "value")
-
-    def __init__(self, name: str | None) -> None:
-        self.name = name
-        self.active = False
-        self.collapsed = False
-        self.value: tuple[str, ...] | None = None
-        self.count = 0
-        self.ts = 0
-        # other metadata values -> [rows seen, newest timestamp]
-        self.others: dict[tuple[str, ...], list[int]] | None = None
-
-    def record(self, value: tuple[str, ...], ts: int) -> None:
-        if self.value is None or self.value == value:
-            self.ts = max(self.ts, ts) if self.value is not None else ts
-            self.value = value
-            self.count += 1
-            return
-        if self.others is None:
-            self.others = {}
-        seen = self.others.setdefault(value, [0, ts])
-        seen[0] += 1
-        seen[1] = max(seen[1], ts)
-
-    def tallies(self) -> dict[tuple[str, ...], tuple[int, int]]:
-        """Each metadata value seen -> (rows, newest timestamp)."""
-        out = {v: (c, t) for v, (c, t) in (self.others or {}).items()}
-        if self.value is not None:
-            out[self.value] = (self.count, self.ts)
-        return out
-
-    def choose(self, rule: str) -> tuple[str, ...] | None:
-        if self.others is None:
-            return self.value
-        tallies = self.tallies()
-        if rule == "latest":
-            return max(tallies, key=lambda v: (tallies[v][1], tallies[v][0], v))
-        return max(tallies, key=lambda v: (tallies[v][0], tallies[v][1], v))
-
-
-class _Users:
-    """Per-user state feeding the users file and the report's name checks."""
-
-    def __init__(self, spec: DatasetSpec | None, report: PrepReport) -> None:
+    def __init__(
+        self, spec: DatasetSpec | None, report: PrepReport, db: sqlite3.Connection
+    ) -> None:
         self.spec = spec
         self.report = report
+        self.db = db
         self.meta = [f for f in spec.fields if f.name != "USER_ID"] if spec else []
-        self.state: dict[str, _UserState] = {}
-        # One tuple object per distinct metadata value, shared by all its users.
-        self._shared: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # One column per metadata field (v0, v1, ...): a joined string could blur them.
+        self.slots = [f"v{i}" for i in range(len(self.meta))]
+        key = ", ".join(["uid", *self.slots])
+        db.execute(
+            "CREATE TABLE users (uid TEXT PRIMARY KEY, name TEXT, "
+            "active INTEGER NOT NULL, collapsed INTEGER NOT NULL) WITHOUT ROWID"
+        )
+        db.execute(
+            "CREATE TABLE vals (uid TEXT NOT NULL, "
+            + "".join(f"{s} TEXT NOT NULL, " for s in self.slots)
+            + f"n INTEGER NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY ({key})) "
+            "WITHOUT ROWID"
+        )
+        db.execute("CREATE TABLE chunk_users (uid TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._upsert_user = (
+            "INSERT INTO users VALUES (?, ?, ?, ?) ON CONFLICT (uid) DO UPDATE SET "
+            "active = max(active, excluded.active), "
+            "collapsed = max(collapsed, excluded.collapsed)"
+        )
+        self._upsert_value = (
+            f"INSERT INTO vals VALUES ({', '.join('?' * (len(self.slots) + 3))}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET "
+            "n = n + excluded.n, ts = max(ts, excluded.ts)"
+        )
 
     def observe(
         self,
-        user_ids: Iterable[str],
-        names: Iterable[str | None],
-        values: Iterable[tuple[str, ...] | None],
-        stamps: Iterable[int],
-        active: Iterable[bool],
+        uids: pd.Series,
+        names: pd.Series | None,
+        values: pd.DataFrame | None,
+        stamps: pd.Series,
+        active: pd.Series,
     ) -> None:
-        for uid, name, value, ts, is_active in zip(
-            user_ids, names, values, stamps, active, strict=True
-        ):
-            state = self.state.get(uid)
-            if state is None:
-                state = self.state[uid] = _UserState(name)
-            elif name is not None and state.name != name and not state.collapsed:
-                state.collapsed = True
-                self.report.collapsed_names += 1
-                if len(self.report.collapsed_name_examples) < _EXAMPLES:
-                    self.report.collapsed_name_examples.append(
-                        f"{state.name!r} and {name!r} both become USER_ID {uid!r}"
-                    )
-            state.active = state.active or is_active
-            if value is not None:
-                state.record(self._shared.setdefault(value, value), ts)
+        """Record one chunk of rows (in file order); all arguments share an index.
+
+        ``values`` holds the metadata columns in spec order, ``""`` where missing;
+        a row whose values are all missing carries no metadata.
+        """
+        if uids.empty:
+            return
+        collapsed = self._collapsed(uids, names) if names is not None else set()
+        any_active = active.groupby(uids, sort=False).any()
+        ids = any_active.index
+        first_names = (
+            names.groupby(uids, sort=False).first().reindex(ids).tolist()
+            if names is not None
+            else [None] * len(ids)
+        )
+        self.db.executemany(
+            self._upsert_user,
+            zip(
+                ids.tolist(),
+                first_names,
+                any_active.astype(int).tolist(),
+                ids.isin(list(collapsed)).astype(int).tolist(),
+                strict=True,
+            ),
+        )
+        if values is None or not self.slots:
+            return
+        has_value = (values != "").any(axis=1)
+        rows = values[has_value].copy()
+        rows.columns = self.slots
+        rows.insert(0, "uid", uids[has_value])
+        rows["ts"] = stamps[has_value]
+        tallies = rows.groupby(["uid", *self.slots], sort=False, dropna=False)[
+            "ts"
+        ].agg(["size", "max"])
+        self.db.executemany(
+            self._upsert_value,
+            (
+                (*key, n, ts)
+                for key, n, ts in zip(
+                    tallies.index.tolist(),
+                    tallies["size"].tolist(),
+                    tallies["max"].tolist(),
+                    strict=True,
+                )
+            ),
+        )
+
+    def _collapsed(self, uids: pd.Series, names: pd.Series) -> set[str]:
+        """Users whose rows in this chunk bring a second name; reported once each."""
+        self.db.execute("DELETE FROM chunk_users")
+        self.db.executemany(
+            "INSERT INTO chunk_users VALUES (?)", ((u,) for u in uids.unique())
+        )
+        stored = pd.DataFrame(
+            self.db.execute(
+                "SELECT u.uid, u.name, u.collapsed FROM chunk_users c "
+                "JOIN users u ON u.uid = c.uid"
+            ).fetchall(),
+            columns=["uid", "name", "collapsed"],
+            dtype=object,
+        ).set_index("uid")
+        # A user's name is the first one seen, in an earlier chunk or in this one.
+        first = uids.map(stored["name"]).where(
+            uids.isin(stored.index), names.groupby(uids).transform("first")
+        )
+        done = uids.isin(stored.index[stored["collapsed"] == 1])
+        differs = names.notna() & (names != first) & ~done
+        newly = pd.DataFrame({"uid": uids, "first": first, "name": names})[differs]
+        newly = newly.drop_duplicates("uid")
+        self.report.collapsed_names += len(newly)
+        room = _EXAMPLES - len(self.report.collapsed_name_examples)
+        for uid, was, name in newly.head(max(room, 0)).itertuples(index=False):
+            self.report.collapsed_name_examples.append(
+                f"{was!r} and {name!r} both become USER_ID {uid!r}"
+            )
+        return set(newly["uid"])
 
     def write(self, spec: DatasetSpec, handle: TextIO, rule: str) -> None:
         """Write one row per user with written interactions, in spec column order."""
@@ -198,18 +245,27 @@ class _Users:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(spec.names)
         dropped: Counter[str] = Counter(self.report.users_dropped)
-        for uid in sorted(self.state):
-            state = self.state[uid]
-            if not state.active:
-                continue
-            if state.others is not None:
+        width = len(self.slots)
+        cursor = self.db.execute(
+            "SELECT u.uid"
+            + "".join(f", v.{s}" for s in self.slots)
+            + ", v.n, v.ts FROM users u LEFT JOIN vals v ON v.uid = u.uid "
+            "WHERE u.active ORDER BY u.uid"
+        )
+        for uid, group in itertools.groupby(cursor, key=lambda r: r[0]):
+            tallies = {
+                tuple(r[1 : 1 + width]): (r[1 + width], r[2 + width])
+                for r in group
+                if r[1 + width] is not None
+            }
+            if len(tallies) > 1:
                 self.report.residence_conflicts += 1
                 if len(self.report.residence_conflict_examples) < _EXAMPLES:
-                    seen = sorted(" / ".join(v) for v in state.tallies())
+                    seen = sorted(" / ".join(v) for v in tallies)
                     self.report.residence_conflict_examples.append(
                         f"{uid}: {', '.join(seen)}"
                     )
-            value = state.choose(rule)
+            value = _choose(tallies, rule)
             if value is None:
                 if required:
                     dropped[f"{required[0]}: missing"] += 1
@@ -219,6 +275,17 @@ class _Users:
             writer.writerow([row[i] for i in order])
             self.report.users_written += 1
         self.report.users_dropped = dict(dropped)
+
+
+def _choose(
+    tallies: dict[tuple[str, ...], tuple[int, int]], rule: str
+) -> tuple[str, ...] | None:
+    """The metadata value a rule picks from value -> (rows, newest timestamp)."""
+    if not tallies:
+        return None
+    if rule == "latest":
+        return max(tallies, key=lambda v: (tallies[v][1], tallies[v][0], v))
+    return max(tallies, key=lambda v: (tallies[v][0], tallies[v][1], v))
 
 
 def prepare(
@@ -268,10 +335,11 @@ def prepare(
     want_users = users is not None and (
         bool(source.user_metadata) or users_input is not None
     )
-    tracker = _Users(users if want_users else None, report)
     interactions_path = output_dir / "interactions.csv"
     users_path = output_dir / "users.csv"
     with contextlib.ExitStack() as stack:
+        db = stack.enter_context(scratch_db(output_dir, "prep"))
+        tracker = _Users(users if want_users else None, report, db)
         handle = stack.enter_context(atomic_write(interactions_path))
         _write_interactions(
             input_path,
@@ -279,6 +347,7 @@ def prepare(
             source,
             interactions,
             tracker,
+            HashSet(db, "events"),
             handle,
             report,
             chunk_rows,
@@ -454,6 +523,7 @@ def _write_interactions(
     source: _Source,
     spec: DatasetSpec,
     tracker: _Users,
+    events: HashSet,
     handle: TextIO,
     report: PrepReport,
     chunk_rows: int,
@@ -462,7 +532,6 @@ def _write_interactions(
     now = time.time()
     dropped: Counter[str] = Counter()
     per_context: Counter[str] = Counter()
-    seen: set[int] = set()
     context = spec.context_fields[0] if spec.context_fields else None
     handle.write(",".join(spec.names) + "\n")
 
@@ -478,7 +547,7 @@ def _write_interactions(
         stamps = _timestamps(raw["TIMESTAMP"], dates=source.dates)
 
         keep, out = _clean(raw, spec, stamps, now, dropped)
-        keep &= ~_duplicates(out, keep, seen, dropped)
+        keep &= ~_duplicates(out, keep, events, dropped)
         written = out[keep]
         written.to_csv(handle, header=False, index=False, lineterminator="\n")
         report.interactions_written += len(written)
@@ -593,20 +662,14 @@ def _check_text(
 
 
 def _duplicates(
-    out: pd.DataFrame, keep: pd.Series, seen: set[int], dropped: Counter[str]
+    out: pd.DataFrame, keep: pd.Series, events: HashSet, dropped: Counter[str]
 ) -> pd.Series:
     """Rows (among those kept) whose whole event was already written, in any chunk."""
     dup = pd.Series(False, index=out.index)
     kept = out[keep]
     if kept.empty:
         return dup
-    hashes = pd.util.hash_pandas_object(kept, index=False).to_numpy()
-    flags = np.zeros(len(hashes), dtype=bool)
-    for i, h in enumerate(hashes.tolist()):
-        if h in seen:
-            flags[i] = True
-        else:
-            seen.add(h)
+    flags = events.add(hashes(kept))
     dup.loc[kept.index] = flags
     if flags.any():
         dropped["duplicate event"] += int(flags.sum())
@@ -625,33 +688,27 @@ def _observe_users(
     uids = raw["USER_ID"]
     usable = ~uids.isin(MISSING_VALUES) & (uids.str.len() <= MAX_ID_CHARS)
     rows = chunk[usable]
-    names = (
-        rows[SKYTRAX_COLUMNS["user"]].tolist()
-        if source.squeeze_user
-        else [None] * len(rows)
+    names = rows[SKYTRAX_COLUMNS["user"]] if source.squeeze_user else None
+    values = (
+        _meta_values(rows[list(source.user_metadata.values())])
+        if source.user_metadata
+        else None
     )
-    values: list[tuple[str, ...] | None]
-    if source.user_metadata:
-        meta = rows[list(source.user_metadata.values())]
-        values = [_meta_value(row) for row in meta.itertuples(index=False, name=None)]
-    else:
-        values = [None] * len(rows)
-    ts = stamps[usable].fillna(-1).astype("int64").tolist()
     tracker.observe(
-        iter(uids[usable].tolist()),
-        iter(names),
-        iter(values),
-        iter(ts),
-        iter(keep[usable].tolist()),
+        uids[usable],
+        names,
+        values,
+        stamps[usable].fillna(-1).astype("int64"),
+        keep[usable],
     )
 
 
-def _meta_value(row: tuple[Any, ...]) -> tuple[str, ...] | None:
-    """Metadata values of one row; None when all are missing; too long -> missing."""
-    cleaned = tuple(
-        "" if v in MISSING_VALUES or len(v) > MAX_CATEGORICAL_CHARS else v for v in row
+def _meta_values(meta: pd.DataFrame) -> pd.DataFrame:
+    """Metadata values with missing and too-long ones (which are dropped) as ``""``."""
+    usable = ~meta.isin(MISSING_VALUES) & meta.apply(
+        lambda col: col.str.len() <= MAX_CATEGORICAL_CHARS
     )
-    return None if all(v == "" for v in cleaned) else cleaned
+    return meta.where(usable, "")
 
 
 def _read_users_input(
@@ -678,13 +735,16 @@ def _read_users_input(
             key = "USER_ID: missing or too long"
             report.users_dropped[key] = report.users_dropped.get(key, 0) + unusable
         rows = chunk[usable]
-        order = list(range(row_number, row_number + len(rows)))
+        # Row order stands in for time, so the last row for a user is the latest.
+        order = pd.Series(
+            np.arange(row_number, row_number + len(rows), dtype=np.int64),
+            index=rows.index,
+        )
         row_number += len(chunk)
-        values = [_meta_value(r) for r in rows[meta].itertuples(index=False, name=None)]
         tracker.observe(
-            iter(rows["USER_ID"].tolist()),
-            iter([None] * len(rows)),
-            iter(values),
-            iter(order),
-            iter([True] * len(rows)),
+            rows["USER_ID"],
+            None,
+            _meta_values(rows[meta]),
+            order,
+            pd.Series(True, index=rows.index),
         )

@@ -1,9 +1,10 @@
 """Check prepared CSVs against their schemas and Personalize's data minimums.
 
 Runs before anything is uploaded or imported, so that a bad file costs seconds, not
-a failed import job. Files are streamed in chunks; per-file state is one 64-bit hash
-per distinct user or item, and at most :data:`MAX_PROBLEMS_PER_RULE` problems are
-kept per rule (the rest are only counted), so a bad million-row file stays cheap.
+a failed import job. Files are streamed in chunks; what must survive across chunks
+(a 64-bit hash per distinct user or item, interactions per user) lives in a scratch
+SQLite database, and at most :data:`MAX_PROBLEMS_PER_RULE` problems are kept per
+rule (the rest are only counted), so a bad file of any size stays cheap.
 
 Line numbers are 1-based file lines with the header as line 1, assuming one record
 per line, which holds for Personalize-format CSVs (no multi-line fields).
@@ -12,8 +13,11 @@ per line, which holds for Personalize-format CSVs (no multi-line fields).
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,7 @@ import pandas as pd
 from airctx.config import DatasetSpec
 from airctx.data.files import sniff
 from airctx.data.schema import ID_FIELDS, MAX_CATEGORICAL_CHARS, MAX_ID_CHARS
+from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -197,8 +202,38 @@ def validate_files(
             )
         )
 
-    user_hashes: set[int] = set()
-    item_hashes: set[int] = set()
+    with scratch_db(_scratch_dir(files.values()), "validate") as db:
+        _validate_all(
+            files, specs, report, event_type, event_value_threshold, chunk_rows, db
+        )
+    logger.info(
+        "validated %d file(s): %d error(s), %d warning(s)",
+        len(files),
+        report.error_count,
+        report.warning_count,
+    )
+    return report
+
+
+def _scratch_dir(paths: Iterable[Path]) -> Path:
+    """Beside the files being checked when writable (disk, not tmpfs), else temp."""
+    for path in paths:
+        if path.parent.is_dir() and os.access(path.parent, os.W_OK):
+            return path.parent
+    return Path(tempfile.gettempdir())
+
+
+def _validate_all(
+    files: Mapping[str, Path],
+    specs: Mapping[str, DatasetSpec],
+    report: ValidationReport,
+    event_type: str | None,
+    event_value_threshold: float | None,
+    chunk_rows: int,
+    db: sqlite3.Connection,
+) -> None:
+    user_hashes = HashSet(db, "users")
+    item_hashes = HashSet(db, "items")
     if "INTERACTIONS" in files:
         spec = _spec_for("INTERACTIONS", files, specs, report)
         if spec is not None:
@@ -211,6 +246,7 @@ def validate_files(
                 chunk_rows,
                 user_hashes,
                 item_hashes,
+                db,
             )
     for kind, id_field, interacting in (
         ("USERS", "USER_ID", user_hashes),
@@ -226,15 +262,9 @@ def validate_files(
                     id_field,
                     interacting,
                     chunk_rows,
+                    HashSet(db, f"seen_{kind.lower()}"),
                     check_usage="INTERACTIONS" in files,
                 )
-    logger.info(
-        "validated %d file(s): %d error(s), %d warning(s)",
-        len(files),
-        report.error_count,
-        report.warning_count,
-    )
-    return report
 
 
 def _spec_for(
@@ -264,8 +294,9 @@ def _validate_interactions(
     event_type: str | None,
     threshold: float | None,
     chunk_rows: int,
-    user_hashes: set[int],
-    item_hashes: set[int],
+    user_hashes: HashSet,
+    item_hashes: HashSet,
+    db: sqlite3.Connection,
 ) -> None:
     check = _Checker(path, report)
     if event_type is not None and spec.get("EVENT_TYPE") is None:
@@ -286,15 +317,16 @@ def _validate_interactions(
         threshold = None
 
     context = spec.context_fields[0] if spec.context_fields else None
-    per_user: Counter[int] = Counter()
+    # Interactions per user after the training filters.
+    db.execute("CREATE TABLE per_user (h INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
     per_context: Counter[str] = Counter()
     summary = report.summary
     rows = 0
     for chunk, valid in _checked_chunks(path, spec, check, chunk_rows):
         rows += len(chunk)
         good = chunk[valid]
-        user_hashes.update(_hashes(good["USER_ID"]))
-        item_hashes.update(_hashes(good["ITEM_ID"]))
+        user_hashes.add(hashes(good["USER_ID"]))
+        item_hashes.add(hashes(good["ITEM_ID"]))
         if context is not None:
             per_context.update(good[context])
 
@@ -304,12 +336,19 @@ def _validate_interactions(
         if threshold is not None:
             kept &= pd.to_numeric(good["EVENT_VALUE"], errors="coerce") >= threshold
         summary.interactions_after_filters += int(kept.sum())
-        per_user.update(_hashes(good.loc[kept, "USER_ID"]))
+        counts = pd.Series(hashes(good.loc[kept, "USER_ID"])).value_counts()
+        db.executemany(
+            "INSERT INTO per_user VALUES (?, ?) "
+            "ON CONFLICT (h) DO UPDATE SET n = n + excluded.n",
+            zip(counts.index.tolist(), counts.tolist(), strict=True),
+        )
 
     summary.rows["INTERACTIONS"] = rows
     summary.users = len(user_hashes)
     summary.items = len(item_hashes)
-    summary.users_with_2plus = sum(1 for n in per_user.values() if n >= 2)
+    summary.users_with_2plus = db.execute(
+        "SELECT count(*) FROM per_user WHERE n >= 2"
+    ).fetchone()[0]
     summary.events_per_context = dict(per_context.most_common())
 
     filters = _filters_text(event_type, threshold)
@@ -341,23 +380,20 @@ def _validate_entities(
     spec: DatasetSpec,
     report: ValidationReport,
     id_field: str,
-    interacting: set[int],
+    interacting: HashSet,
     chunk_rows: int,
+    seen: HashSet,
     *,
     check_usage: bool,
 ) -> None:
     check = _Checker(path, report)
-    seen: set[int] = set()
     rows = 0
     noun = "user" if id_field == "USER_ID" else "item"
     for chunk, valid in _checked_chunks(path, spec, check, chunk_rows):
         rows += len(chunk)
         ids = chunk.loc[valid, id_field]
-        hashes = _hashes(ids)
-        duplicate = np.zeros(len(hashes), dtype=bool)
-        for i, h in enumerate(hashes):
-            duplicate[i] = h in seen
-            seen.add(h)
+        ids_hashed = hashes(ids)
+        duplicate = seen.add(ids_hashed) if len(ids) else np.zeros(0, dtype=bool)
         dup_mask = pd.Series(False, index=chunk.index)
         dup_mask[ids.index] = duplicate
         check.rows(
@@ -370,7 +406,7 @@ def _validate_entities(
         )
         if check_usage:
             unused = pd.Series(False, index=chunk.index)
-            unused[ids.index] = np.array([h not in interacting for h in hashes])
+            unused[ids.index] = ~interacting.contains(ids_hashed)
             check.rows(
                 unused,
                 chunk[id_field],
@@ -380,13 +416,6 @@ def _validate_entities(
                 "warning",
             )
     report.summary.rows[spec.kind] = rows
-
-
-def _hashes(values: pd.Series) -> list[int]:
-    if values.empty:
-        return []
-    hashed = pd.util.hash_pandas_object(values, index=False).to_numpy()
-    return [int(h) for h in hashed.tolist()]
 
 
 def _checked_chunks(
