@@ -28,19 +28,23 @@ def skytrax() -> Path:
     found = skytrax_dir()
     if found is None:
         pytest.skip(
-            "Skytrax data not found: set AIRCTX_DATA_DIR or place it at ../shared/data/skytrax"
+            "Skytrax data not found: set AIRCTX_DATA_DIR or place it at "
+            "../shared/data/skytrax"
         )
     return found
 
 
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    """A copy of the reference configuration whose state and outputs live in tmp_path."""
+def write_project_config(root: Path) -> Path:
+    """Write the reference configuration into ``root``, keeping state and outputs there.
+
+    Returns the path of the written ``airctx.yaml``.
+    """
     config = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
     config = config.replace("state_dir: ../.airctx", "state_dir: state")
     config = config.replace("output_dir: ../build/data", "output_dir: prepared")
-    (tmp_path / "airctx.yaml").write_text(config, encoding="utf-8")
-    return tmp_path
+    path = root / "airctx.yaml"
+    path.write_text(config, encoding="utf-8")
+    return path
 
 
 @pytest.fixture(autouse=True)
