@@ -180,6 +180,19 @@ class ControlPlane:
             return None
         return self._get(arn, kind, field).arn
 
+    def _list(
+        self,
+        params: Mapping[str, Any],
+        kind: str,
+        key: str,
+        fields: tuple[str, ...],
+        parent: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One page of ``kind`` summaries, narrowed by ``parent`` (field, kind)."""
+        owner = self._parent(params, *parent) if parent else None
+        items = [_summary(r.body, fields) for r in self.store.list(kind, owner)]
+        return self._page(key, items, params)
+
     def _group(self, arn: Any, field: str = "datasetGroupArn") -> Resource:
         group = self._get(arn, "dataset-group", field)
         if group.status != "ACTIVE":
@@ -213,13 +226,8 @@ class ControlPlane:
         }
 
     def ListSchemas(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        items = [
-            _summary(
-                r.body, ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")
-            )
-            for r in self.store.list("schema")
-        ]
-        return self._page("schemas", items, params)
+        keys = ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")
+        return self._list(params, "schema", "schemas", keys)
 
     def DeleteSchema(self, params: Mapping[str, Any]) -> dict[str, Any]:
         schema = self._get(params.get("schemaArn"), "schema", "schemaArn")
@@ -268,8 +276,7 @@ class ControlPlane:
             "lastUpdatedDateTime",
             "failureReason",
         )
-        items = [_summary(r.body, keys) for r in self.store.list("dataset-group")]
-        return self._page("datasetGroups", items, params)
+        return self._list(params, "dataset-group", "datasetGroups", keys)
 
     def DeleteDatasetGroup(self, params: Mapping[str, Any]) -> dict[str, Any]:
         group = self._get(
@@ -325,7 +332,6 @@ class ControlPlane:
         return {"dataset": body}
 
     def ListDatasets(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
         keys = (
             "name",
             "datasetArn",
@@ -334,8 +340,8 @@ class ControlPlane:
             "creationDateTime",
             "lastUpdatedDateTime",
         )
-        items = [_summary(r.body, keys) for r in self.store.list("dataset", parent)]
-        return self._page("datasets", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "dataset", "datasets", keys, parent)
 
     def UpdateDataset(self, params: Mapping[str, Any]) -> dict[str, Any]:
         dataset = self._get(params.get("datasetArn"), "dataset", "datasetArn")
@@ -436,12 +442,10 @@ class ControlPlane:
             "failureReason",
             "importMode",
         )
-        parent = self._parent(params, "datasetArn", "dataset")
-        items = [
-            _summary(r.body, keys)
-            for r in self.store.list("dataset-import-job", parent)
-        ]
-        return self._page("datasetImportJobs", items, params)
+        parent = ("datasetArn", "dataset")
+        return self._list(
+            params, "dataset-import-job", "datasetImportJobs", keys, parent
+        )
 
     # -- recipes -------------------------------------------------------------------
 
@@ -531,9 +535,8 @@ class ControlPlane:
             "lastUpdatedDateTime",
             "recipeArn",
         )
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        items = [_summary(r.body, keys) for r in self.store.list("solution", parent)]
-        return self._page("solutions", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "solution", "solutions", keys, parent)
 
     def DeleteSolution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         solution = self._get(params.get("solutionArn"), "solution", "solutionArn")
@@ -634,11 +637,8 @@ class ControlPlane:
             "lastUpdatedDateTime",
             "failureReason",
         )
-        parent = self._parent(params, "solutionArn", "solution")
-        items = [
-            _summary(r.body, keys) for r in self.store.list("solution-version", parent)
-        ]
-        return self._page("solutionVersions", items, params)
+        parent = ("solutionArn", "solution")
+        return self._list(params, "solution-version", "solutionVersions", keys, parent)
 
     def StopSolutionVersionCreation(self, params: Mapping[str, Any]) -> dict[str, Any]:
         version = self._version(params.get("solutionVersionArn"))
@@ -802,11 +802,8 @@ class ControlPlane:
             "creationDateTime",
             "lastUpdatedDateTime",
         )
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        items = [
-            _summary(r.body, keys) for r in self.store.list("event-tracker", parent)
-        ]
-        return self._page("eventTrackers", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "event-tracker", "eventTrackers", keys, parent)
 
     def DeleteEventTracker(self, params: Mapping[str, Any]) -> dict[str, Any]:
         self._delete(
@@ -875,9 +872,8 @@ class ControlPlane:
             "failureReason",
             "status",
         )
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        items = [_summary(r.body, keys) for r in self.store.list("filter", parent)]
-        return self._page("Filters", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "filter", "Filters", keys, parent)
 
     def DeleteFilter(self, params: Mapping[str, Any]) -> dict[str, Any]:
         self._delete(self._get(params.get("filterArn"), "filter", "filterArn"))
