@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,19 +29,23 @@ def skytrax() -> Path:
     found = skytrax_dir()
     if found is None:
         pytest.skip(
-            "Skytrax data not found: set AIRCTX_DATA_DIR or place it at ../shared/data/skytrax"
+            "Skytrax data not found: set AIRCTX_DATA_DIR or place it at "
+            "../shared/data/skytrax"
         )
     return found
 
 
-@pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    """A copy of the reference configuration whose state and outputs live in tmp_path."""
+def write_project_config(root: Path) -> Path:
+    """Write the reference configuration into ``root``, keeping state and outputs there.
+
+    Returns the path of the written ``airctx.yaml``.
+    """
     config = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
     config = config.replace("state_dir: ../.airctx", "state_dir: state")
     config = config.replace("output_dir: ../build/data", "output_dir: prepared")
-    (tmp_path / "airctx.yaml").write_text(config, encoding="utf-8")
-    return tmp_path
+    path = root / "airctx.yaml"
+    path.write_text(config, encoding="utf-8")
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +54,23 @@ def _no_ambient_airctx_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("AIRCTX_") and key != "AIRCTX_DATA_DIR":
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def moto_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Moto's fake AWS with fake credentials and none of this machine's AWS settings."""
+    from moto import mock_aws  # imported here: only the AWS tests pay for moto
+
+    for name in list(os.environ):
+        if name.startswith("AWS_") and name != "AWS_CA_BUNDLE":
+            monkeypatch.delenv(name)
+    (tmp_path / "aws-config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
 
 
 def copy_sample(skytrax: Path, target: Path) -> Path:

@@ -443,8 +443,8 @@ def _check_name(what: str, value: Any) -> str:
     text = str(value)
     if not NAME_RE.match(text):
         raise ConfigError(
-            f"{what} {text!r} is not a valid Personalize name: 1-63 characters, letters, "
-            "digits, '-' and '_', starting with a letter or digit"
+            f"{what} {text!r} is not a valid Personalize name: 1-63 characters, "
+            "letters, digits, '-' and '_', starting with a letter or digit"
         )
     return text
 

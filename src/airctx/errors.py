@@ -45,7 +45,7 @@ class ResourceConflict(ResourceError):
 
 
 class ResourceFailed(ResourceError):
-    """An asynchronous resource ended in CREATE FAILED; the message quotes the reason."""
+    """An asynchronous resource ended in CREATE FAILED; the message gives the reason."""
 
     def __init__(self, arn: str, status: str, reason: str | None) -> None:
         detail = f": {reason}" if reason else ""

@@ -97,11 +97,14 @@ def open_transport(transport: str, state_dir: Path) -> Iterator[Clients]:
                 attach(client, engine)
             yield Clients(transport, *made)
         elif transport == "http":
-            server = make_server(engine, credentials={ACCESS_KEY: SECRET_KEY},
-                                 region=REGION)
+            server = make_server(
+                engine, credentials={ACCESS_KEY: SECRET_KEY}, region=REGION
+            )
             with server.running():
-                made = [session.client(s, endpoint_url=server.endpoint_url,
-                                       config=_CONFIG) for s in _SERVICES]
+                made = [
+                    session.client(s, endpoint_url=server.endpoint_url, config=_CONFIG)
+                    for s in _SERVICES
+                ]
                 yield Clients(transport, *made)
                 for client in made:
                     client.close()
@@ -126,8 +129,9 @@ class DataFiles:
     users: Path
 
 
-def write_data(folder: Path, *, rows: int = 1200, users: int = 60,
-               items: int = 40, seed: int = 7) -> DataFiles:
+def write_data(
+    folder: Path, *, rows: int = 1200, users: int = 60, items: int = 40, seed: int = 7
+) -> DataFiles:
     """Interactions whose liked items depend on the cabin flown.
 
     Economy travellers mostly rate the first half of the items, Business Class
@@ -141,8 +145,16 @@ def write_data(folder: Path, *, rows: int = 1200, users: int = 60,
     interactions = folder / "interactions.csv"
     with open(interactions, "w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["USER_ID", "ITEM_ID", "TIMESTAMP", "CABIN_TYPE",
-                      "EVENT_TYPE", "EVENT_VALUE"])
+        out.writerow(
+            [
+                "USER_ID",
+                "ITEM_ID",
+                "TIMESTAMP",
+                "CABIN_TYPE",
+                "EVENT_TYPE",
+                "EVENT_VALUE",
+            ]
+        )
         for n in range(rows):
             user = user_ids[n % users]
             cabin = CABINS[0] if rng.random() < 0.55 else CABINS[1]
@@ -152,8 +164,16 @@ def write_data(folder: Path, *, rows: int = 1200, users: int = 60,
                 item = base + min(int(rng.expovariate(0.35)), half - 1)
             else:
                 item = rng.randrange(items)
-            out.writerow([user, f"item-{item:02d}", 1_500_000_000 + n * 3600, cabin,
-                          "RATING", rng.randint(5, 10)])
+            out.writerow(
+                [
+                    user,
+                    f"item-{item:02d}",
+                    1_500_000_000 + n * 3600,
+                    cabin,
+                    "RATING",
+                    rng.randint(5, 10),
+                ]
+            )
     users_csv = folder / "users.csv"
     with open(users_csv, "w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
@@ -215,34 +235,53 @@ def build_campaign(c: Clients, data: DataFiles, project: str) -> dict[str, str]:
     """
     p = c.personalize
     group = p.create_dataset_group(name=project)["datasetGroupArn"]
-    wait_until_active(lambda: p.describe_dataset_group(datasetGroupArn=group),
-                      "datasetGroup")
-    for kind, schema, path in (("INTERACTIONS", INTERACTIONS_SCHEMA, data.interactions),
-                               ("USERS", USERS_SCHEMA, data.users)):
+    wait_until_active(
+        lambda: p.describe_dataset_group(datasetGroupArn=group), "datasetGroup"
+    )
+    for kind, schema, path in (
+        ("INTERACTIONS", INTERACTIONS_SCHEMA, data.interactions),
+        ("USERS", USERS_SCHEMA, data.users),
+    ):
         name = f"{project}-{kind.lower()}"
         schema_arn = p.create_schema(name=name, schema=json.dumps(schema))["schemaArn"]
-        dataset = p.create_dataset(name=name, datasetGroupArn=group, datasetType=kind,
-                                   schemaArn=schema_arn)["datasetArn"]
+        dataset = p.create_dataset(
+            name=name, datasetGroupArn=group, datasetType=kind, schemaArn=schema_arn
+        )["datasetArn"]
         wait_until_active(lambda d=dataset: p.describe_dataset(datasetArn=d), "dataset")
         job = p.create_dataset_import_job(
-            jobName=f"{name}-import", datasetArn=dataset,
-            dataSource={"dataLocation": path.as_uri()})["datasetImportJobArn"]
+            jobName=f"{name}-import",
+            datasetArn=dataset,
+            dataSource={"dataLocation": path.as_uri()},
+        )["datasetImportJobArn"]
         wait_until_active(
             lambda j=job: p.describe_dataset_import_job(datasetImportJobArn=j),
-            "datasetImportJob")
+            "datasetImportJob",
+        )
     solution = p.create_solution(
-        name=f"{project}-solution", datasetGroupArn=group,
+        name=f"{project}-solution",
+        datasetGroupArn=group,
         recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
-        eventType="RATING", performAutoTraining=False)["solutionArn"]
+        eventType="RATING",
+        performAutoTraining=False,
+    )["solutionArn"]
     wait_until_active(lambda: p.describe_solution(solutionArn=solution), "solution")
     version = p.create_solution_version(solutionArn=solution)["solutionVersionArn"]
-    wait_until_active(lambda: p.describe_solution_version(solutionVersionArn=version),
-                      "solutionVersion")
-    campaign = p.create_campaign(name=f"{project}-campaign", solutionVersionArn=version,
-                                 minProvisionedTPS=1)["campaignArn"]
+    wait_until_active(
+        lambda: p.describe_solution_version(solutionVersionArn=version),
+        "solutionVersion",
+    )
+    campaign = p.create_campaign(
+        name=f"{project}-campaign", solutionVersionArn=version, minProvisionedTPS=1
+    )["campaignArn"]
     wait_until_active(lambda: p.describe_campaign(campaignArn=campaign), "campaign")
     tracker = p.create_event_tracker(name=f"{project}-tracker", datasetGroupArn=group)
-    wait_until_active(lambda: p.describe_event_tracker(
-        eventTrackerArn=tracker["eventTrackerArn"]), "eventTracker")
-    return {"datasetGroupArn": group, "campaignArn": campaign,
-            "solutionVersionArn": version, "trackingId": tracker["trackingId"]}
+    wait_until_active(
+        lambda: p.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"]),
+        "eventTracker",
+    )
+    return {
+        "datasetGroupArn": group,
+        "campaignArn": campaign,
+        "solutionVersionArn": version,
+        "trackingId": tracker["trackingId"],
+    }

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from airctx.cli.main import cli
-from tests.conftest import copy_sample
+from tests.conftest import copy_sample, skytrax_dir, write_project_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -69,19 +69,13 @@ class Airctx:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Airctx:
-    from tests.conftest import REPO, skytrax_dir
-
     found = skytrax_dir()
     if found is None:
         pytest.skip("Skytrax data not found: set AIRCTX_DATA_DIR or use ../shared/data")
     root = tmp_path_factory.mktemp("project")
     data = root / "data"
     add_twins(copy_sample(found, data / "raw-sample"))
-    config = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
-    config = config.replace("state_dir: ../.airctx", "state_dir: state")
-    config = config.replace("output_dir: ../build/data", "output_dir: prepared")
-    (root / "airctx.yaml").write_text(config, encoding="utf-8")
-    run = Airctx(root / "airctx.yaml", data)
+    run = Airctx(write_project_config(root), data)
 
     prep = run("prep-data")
     assert prep["interactions_written"] > 1900

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from airctx.aws.iam import (
     ACCESS_POLICY_NAME,
@@ -45,17 +41,8 @@ def trust_for(service: str) -> str:
 
 
 @pytest.fixture
-def iam(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    for name in list(os.environ):
-        if name.startswith("AWS_") and name != "AWS_CA_BUNDLE":
-            monkeypatch.delenv(name)
-    (tmp_path / "aws-config").write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("iam", region_name="us-east-1")
+def iam(moto_aws: None) -> Any:
+    return boto3.client("iam", region_name="us-east-1")
 
 
 def inline_policy(iam: Any, role_name: str) -> dict[str, Any]:

@@ -51,8 +51,8 @@ class Arns:
         """Reject a value that is not an ARN of ``kind`` in this account and region."""
         if not isinstance(arn, str) or not arn.startswith(self.prefix + kind + "/"):
             raise InvalidInput(
-                f"{field} {arn!r} is not a valid {kind} ARN for region {self.region} and "
-                f"account {self.account_id} (expected {self.prefix}{kind}/...)"
+                f"{field} {arn!r} is not a valid {kind} ARN for region {self.region} "
+                f"and account {self.account_id} (expected {self.prefix}{kind}/...)"
             )
         return arn
 

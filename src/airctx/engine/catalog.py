@@ -48,7 +48,8 @@ RECIPES: dict[str, RecipeInfo] = {
         RecipeInfo(
             "aws-user-personalization-v2",
             "USER_PERSONALIZATION",
-            "The same context-aware model as aws-user-personalization, version 2 naming.",
+            "The same context-aware model as aws-user-personalization, "
+            "version 2 naming.",
             uses_context=True,
         ),
         RecipeInfo(

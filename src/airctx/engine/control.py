@@ -64,7 +64,7 @@ class ControlPlane:
     def _get(
         self, arn: Any, kind: str, field: str, stored_type: str | None = None
     ) -> Resource:
-        """The resource at ``arn``; ``stored_type`` when it differs from the ARN's kind."""
+        """The resource at ``arn``; ``stored_type`` when not the ARN's own kind."""
         self.arns.check(arn, kind, field)
         found = self.store.get(arn)
         if found is None or found.type != (stored_type or kind):
@@ -180,6 +180,19 @@ class ControlPlane:
             return None
         return self._get(arn, kind, field).arn
 
+    def _list(
+        self,
+        params: Mapping[str, Any],
+        kind: str,
+        key: str,
+        fields: tuple[str, ...],
+        parent: tuple[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One page of ``kind`` summaries, narrowed by ``parent`` (field, kind)."""
+        owner = self._parent(params, *parent) if parent else None
+        items = [_summary(r.body, fields) for r in self.store.list(kind, owner)]
+        return self._page(key, items, params)
+
     def _group(self, arn: Any, field: str = "datasetGroupArn") -> Resource:
         group = self._get(arn, "dataset-group", field)
         if group.status != "ACTIVE":
@@ -213,13 +226,8 @@ class ControlPlane:
         }
 
     def ListSchemas(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        items = [
-            _summary(
-                r.body, ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")
-            )
-            for r in self.store.list("schema")
-        ]
-        return self._page("schemas", items, params)
+        keys = ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")
+        return self._list(params, "schema", "schemas", keys)
 
     def DeleteSchema(self, params: Mapping[str, Any]) -> dict[str, Any]:
         schema = self._get(params.get("schemaArn"), "schema", "schemaArn")
@@ -237,7 +245,7 @@ class ControlPlane:
             self.store.delete(db, schema.arn)
         return {}
 
-    # -- dataset groups ---------------------------------------------------------------
+    # -- dataset groups ------------------------------------------------------------
 
     def CreateDatasetGroup(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params)
@@ -268,8 +276,7 @@ class ControlPlane:
             "lastUpdatedDateTime",
             "failureReason",
         )
-        items = [_summary(r.body, keys) for r in self.store.list("dataset-group")]
-        return self._page("datasetGroups", items, params)
+        return self._list(params, "dataset-group", "datasetGroups", keys)
 
     def DeleteDatasetGroup(self, params: Mapping[str, Any]) -> dict[str, Any]:
         group = self._get(
@@ -285,7 +292,7 @@ class ControlPlane:
         self._delete(group)
         return {}
 
-    # -- datasets ------------------------------------------------------------------------
+    # -- datasets ------------------------------------------------------------------
 
     def CreateDataset(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params)
@@ -325,7 +332,6 @@ class ControlPlane:
         return {"dataset": body}
 
     def ListDatasets(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
         keys = (
             "name",
             "datasetArn",
@@ -334,8 +340,8 @@ class ControlPlane:
             "creationDateTime",
             "lastUpdatedDateTime",
         )
-        items = [_summary(r.body, keys) for r in self.store.list("dataset", parent)]
-        return self._page("datasets", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "dataset", "datasets", keys, parent)
 
     def UpdateDataset(self, params: Mapping[str, Any]) -> dict[str, Any]:
         dataset = self._get(params.get("datasetArn"), "dataset", "datasetArn")
@@ -367,7 +373,7 @@ class ControlPlane:
         self._delete(dataset)
         return {}
 
-    # -- dataset import jobs -----------------------------------------------------------------
+    # -- dataset import jobs -------------------------------------------------------
 
     def CreateDatasetImportJob(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params, "jobName")
@@ -381,8 +387,9 @@ class ControlPlane:
             raise InvalidInput("dataSource.dataLocation is required")
         if location.startswith("s3://"):
             raise InvalidInput(
-                f"dataSource.dataLocation {location}: the local engine reads local files; "
-                "give a path or a file:// URI (s3:// locations need the aws backend)"
+                f"dataSource.dataLocation {location}: the local engine reads local "
+                "files; give a path or a file:// URI (s3:// locations need the aws "
+                "backend)"
             )
         mode = params.get("importMode", "FULL")
         if mode not in ("FULL", "INCREMENTAL"):
@@ -398,7 +405,8 @@ class ControlPlane:
         ]
         if running:
             raise LimitExceeded(
-                f"Dataset {dataset.arn} already has an import job in progress: {running[0]}"
+                f"Dataset {dataset.arn} already has an import job in progress: "
+                f"{running[0]}"
             )
         arn = self.arns.import_job(name)
         body: dict[str, Any] = {
@@ -434,14 +442,12 @@ class ControlPlane:
             "failureReason",
             "importMode",
         )
-        parent = self._parent(params, "datasetArn", "dataset")
-        items = [
-            _summary(r.body, keys)
-            for r in self.store.list("dataset-import-job", parent)
-        ]
-        return self._page("datasetImportJobs", items, params)
+        parent = ("datasetArn", "dataset")
+        return self._list(
+            params, "dataset-import-job", "datasetImportJobs", keys, parent
+        )
 
-    # -- recipes ---------------------------------------------------------------------------------
+    # -- recipes -------------------------------------------------------------------
 
     def ListRecipes(self, params: Mapping[str, Any]) -> dict[str, Any]:
         if params.get("domain"):
@@ -468,7 +474,7 @@ class ControlPlane:
             raise ResourceNotFound(f"Could not find recipe {arn}")
         return {"recipe": info.document(0.0)}
 
-    # -- solutions -----------------------------------------------------------------------------------
+    # -- solutions -----------------------------------------------------------------
 
     def CreateSolution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params)
@@ -479,8 +485,8 @@ class ControlPlane:
         info = recipe_by_arn(recipe_arn or "")
         if info is None:
             raise InvalidInput(
-                f"recipeArn {recipe_arn!r} is not a recipe of this service; ListRecipes "
-                "shows them"
+                f"recipeArn {recipe_arn!r} is not a recipe of this service; "
+                "ListRecipes shows them"
             )
         config = dict(params.get("solutionConfig") or {})
         _check_solution_config(config, bool(params.get("performHPO")))
@@ -529,9 +535,8 @@ class ControlPlane:
             "lastUpdatedDateTime",
             "recipeArn",
         )
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        items = [_summary(r.body, keys) for r in self.store.list("solution", parent)]
-        return self._page("solutions", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "solution", "solutions", keys, parent)
 
     def DeleteSolution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         solution = self._get(params.get("solutionArn"), "solution", "solutionArn")
@@ -543,8 +548,8 @@ class ControlPlane:
         ]
         if campaigns:
             raise ResourceInUse(
-                f"Solution {solution.arn} is used by campaign(s) {', '.join(campaigns)}; "
-                "delete them first"
+                f"Solution {solution.arn} is used by campaign(s) "
+                f"{', '.join(campaigns)}; delete them first"
             )
         training = [v.arn for v in versions.values() if v.status in IN_FLIGHT]
         if training:
@@ -554,7 +559,7 @@ class ControlPlane:
         self._delete(solution)
         return {}
 
-    # -- solution versions -------------------------------------------------------------------------------
+    # -- solution versions ---------------------------------------------------------
 
     def CreateSolutionVersion(self, params: Mapping[str, Any]) -> dict[str, Any]:
         solution = self._get(params.get("solutionArn"), "solution", "solutionArn")
@@ -568,14 +573,15 @@ class ControlPlane:
         versions = self.store.list("solution-version", solution.arn)
         if any(v.status in IN_FLIGHT for v in versions):
             raise ResourceInUse(
-                f"Solution {solution.arn} already has a version in training; wait for it "
-                "or stop it"
+                f"Solution {solution.arn} already has a version in training; wait for "
+                "it or stop it"
             )
         if mode == "UPDATE":
             if solution.body["recipeArn"] not in UPDATABLE_RECIPES:
                 raise InvalidInput(
-                    f"trainingMode UPDATE works only with the User-Personalization recipe "
-                    f"({', '.join(UPDATABLE_RECIPES)}); solution {solution.arn} uses "
+                    "trainingMode UPDATE works only with the User-Personalization "
+                    f"recipe ({', '.join(UPDATABLE_RECIPES)}); solution {solution.arn} "
+                    "uses "
                     f"{solution.body['recipeArn']}"
                 )
             if not any(
@@ -583,8 +589,8 @@ class ControlPlane:
                 for v in versions
             ):
                 raise InvalidInput(
-                    "trainingMode UPDATE needs an ACTIVE solution version trained in FULL "
-                    f"mode; solution {solution.arn} has none"
+                    "trainingMode UPDATE needs an ACTIVE solution version trained in "
+                    f"FULL mode; solution {solution.arn} has none"
                 )
         name = params.get("name")
         if name is not None:
@@ -631,18 +637,15 @@ class ControlPlane:
             "lastUpdatedDateTime",
             "failureReason",
         )
-        parent = self._parent(params, "solutionArn", "solution")
-        items = [
-            _summary(r.body, keys) for r in self.store.list("solution-version", parent)
-        ]
-        return self._page("solutionVersions", items, params)
+        parent = ("solutionArn", "solution")
+        return self._list(params, "solution-version", "solutionVersions", keys, parent)
 
     def StopSolutionVersionCreation(self, params: Mapping[str, Any]) -> dict[str, Any]:
         version = self._version(params.get("solutionVersionArn"))
         if version.status not in IN_FLIGHT:
             raise InvalidInput(
-                f"Solution version {version.arn} is {version.status}; only a version in "
-                "CREATE PENDING or CREATE IN_PROGRESS can be stopped"
+                f"Solution version {version.arn} is {version.status}; only a version "
+                "in CREATE PENDING or CREATE IN_PROGRESS can be stopped"
             )
         now = time.time()
         with self.store.transaction() as db:
@@ -666,15 +669,15 @@ class ControlPlane:
     def _version(self, arn: Any) -> Resource:
         return self._get(arn, "solution", "solutionVersionArn", "solution-version")
 
-    # -- campaigns ---------------------------------------------------------------------------------------
+    # -- campaigns -----------------------------------------------------------------
 
     def CreateCampaign(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params)
         version = self._version(params.get("solutionVersionArn"))
         if version.status != "ACTIVE":
             raise InvalidInput(
-                f"Solution version {version.arn} is {version.status}; a campaign needs an "
-                "ACTIVE solution version"
+                f"Solution version {version.arn} is {version.status}; a campaign needs "
+                "an ACTIVE solution version"
             )
         tps = _check_tps(params.get("minProvisionedTPS", 1))
         config = _check_campaign_config(params.get("campaignConfig") or {})
@@ -721,8 +724,8 @@ class ControlPlane:
         pending = (campaign.body.get("latestCampaignUpdate") or {}).get("status")
         if pending in ("UPDATE PENDING", "UPDATE IN_PROGRESS"):
             raise ResourceInUse(
-                f"Campaign {campaign.arn} has an update in progress ({pending}); wait for "
-                "it to finish before updating again"
+                f"Campaign {campaign.arn} has an update in progress ({pending}); wait "
+                "for it to finish before updating again"
             )
         update: dict[str, Any] = {
             "solutionVersionArn": campaign.body["solutionVersionArn"],
@@ -759,7 +762,7 @@ class ControlPlane:
         self._delete(self._get(params.get("campaignArn"), "campaign", "campaignArn"))
         return {}
 
-    # -- event trackers ----------------------------------------------------------------------------
+    # -- event trackers ------------------------------------------------------------
 
     def _tracker_of(self, group_arn: str) -> Resource | None:
         trackers = self.store.list("event-tracker", group_arn)
@@ -799,11 +802,8 @@ class ControlPlane:
             "creationDateTime",
             "lastUpdatedDateTime",
         )
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        items = [
-            _summary(r.body, keys) for r in self.store.list("event-tracker", parent)
-        ]
-        return self._page("eventTrackers", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "event-tracker", "eventTrackers", keys, parent)
 
     def DeleteEventTracker(self, params: Mapping[str, Any]) -> dict[str, Any]:
         self._delete(
@@ -811,7 +811,7 @@ class ControlPlane:
         )
         return {}
 
-    # -- filters ------------------------------------------------------------------------------------
+    # -- filters -------------------------------------------------------------------
 
     def CreateFilter(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params)
@@ -850,8 +850,9 @@ class ControlPlane:
                 names = specs[kind][1].names
                 if condition.field not in names:
                     raise InvalidInput(
-                        f"filterExpression uses {condition.dataset}.{condition.field}, "
-                        f"which is not a field of the {kind} schema ({', '.join(names)})"
+                        "filterExpression uses "
+                        f"{condition.dataset}.{condition.field}, which is not a field "
+                        f"of the {kind} schema ({', '.join(names)})"
                     )
 
     def DescribeFilter(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -871,9 +872,8 @@ class ControlPlane:
             "failureReason",
             "status",
         )
-        parent = self._parent(params, "datasetGroupArn", "dataset-group")
-        items = [_summary(r.body, keys) for r in self.store.list("filter", parent)]
-        return self._page("Filters", items, params)
+        parent = ("datasetGroupArn", "dataset-group")
+        return self._list(params, "filter", "Filters", keys, parent)
 
     def DeleteFilter(self, params: Mapping[str, Any]) -> dict[str, Any]:
         self._delete(self._get(params.get("filterArn"), "filter", "filterArn"))

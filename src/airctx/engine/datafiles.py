@@ -98,8 +98,8 @@ def normalise(frame: pd.DataFrame, spec: DatasetSpec, where: str) -> pd.DataFram
         if empty.any() and not field.nullable:
             line = int(np.flatnonzero(empty.to_numpy())[0]) + 2
             raise JobFailed(
-                f"{where} line {line}: column {field.name} is empty and the schema does "
-                "not allow null values"
+                f"{where} line {line}: column {field.name} is empty and the schema "
+                "does not allow null values"
             )
         if field.type in ("long", "int"):
             values = pd.to_numeric(column.where(~empty), errors="coerce")
@@ -151,7 +151,8 @@ def _bad_line(
         position = int(np.flatnonzero(mask.to_numpy())[0])
         value = str(column.iloc[position])[:40]
         raise JobFailed(
-            f"{where} line {position + 2}: column {name} must be {expected}, found {value!r}"
+            f"{where} line {position + 2}: column {name} must be {expected}, "
+            f"found {value!r}"
         )
 
 
@@ -165,9 +166,7 @@ def read_parts(parts: list[str], spec: DatasetSpec) -> pd.DataFrame:
         return pd.DataFrame(columns=spec.names)
     frame = pd.concat(frames, ignore_index=True)
     for field in spec.fields:
-        if field.type in ("long", "int"):
-            frame[field.name] = pd.to_numeric(frame[field.name], errors="coerce")
-        elif field.type in ("float", "double"):
+        if field.type in ("long", "int", "float", "double"):
             frame[field.name] = pd.to_numeric(frame[field.name], errors="coerce")
         else:
             frame[field.name] = frame[field.name].replace("", np.nan)

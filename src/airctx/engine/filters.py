@@ -183,8 +183,8 @@ def parse_filter_values(raw: Mapping[str, str]) -> dict[str, list[Any]]:
                 items.append(float(token))
             elif token != ",":
                 raise ValueError(
-                    f"filterValues[{name}] must be quoted strings or numbers separated by "
-                    f'commas, e.g. "\\"comedy\\""; found {token!r}'
+                    f"filterValues[{name}] must be quoted strings or numbers "
+                    f'separated by commas, e.g. "\\"comedy\\""; found {token!r}'
                 )
         out[name] = items
     return out

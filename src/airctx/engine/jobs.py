@@ -136,7 +136,8 @@ def recover(store: Store, runner: Runner, fail: Callable[[str, str], None]) -> N
             fail(
                 job.arn,
                 f"The job was interrupted {job.attempts} times (its worker process "
-                "stopped before finishing); see worker.log in the engine state directory",
+                "stopped before finishing); see worker.log in the engine state "
+                "directory",
             )
             continue
         if store.requeue_job(job, now):

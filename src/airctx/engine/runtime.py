@@ -51,7 +51,7 @@ class Runtime:
         self._models: dict[str, tuple[float, Recommender]] = {}
         self._lock = threading.Lock()
 
-    # -- serving -------------------------------------------------------------------------
+    # -- serving -------------------------------------------------------------------
 
     def _campaign(self, params: Mapping[str, Any]) -> tuple[Resource, Resource]:
         if params.get("recommenderArn"):
@@ -69,8 +69,8 @@ class Runtime:
         version = self.store.get(campaign.body["solutionVersionArn"])
         if version is None or version.status != "ACTIVE":
             raise ResourceNotFound(
-                f"Solution version {campaign.body['solutionVersionArn']} of campaign {arn} "
-                "is not available"
+                f"Solution version {campaign.body['solutionVersionArn']} of campaign "
+                f"{arn} is not available"
             )
         return campaign, version
 
@@ -91,11 +91,12 @@ class Runtime:
         return model
 
     def _query(self, version: Resource, user_id: str | None, context: Any) -> Query:
-        if context is not None:
-            if not isinstance(context, dict) or len(context) > MAX_CONTEXT:
-                raise InvalidInput(
-                    f"context must be a map of at most {MAX_CONTEXT} entries"
-                )
+        if context is not None and (
+            not isinstance(context, dict) or len(context) > MAX_CONTEXT
+        ):
+            raise InvalidInput(
+                f"context must be a map of at most {MAX_CONTEXT} entries"
+            )
         live: list[LiveEvent] = []
         metadata = None
         group = version.body["datasetGroupArn"]
@@ -188,8 +189,8 @@ class Runtime:
         info = recipe_by_arn(version.body["recipeArn"])
         if info is None or info.recipe_type != "PERSONALIZED_RANKING":
             raise InvalidInput(
-                "GetPersonalizedRanking needs a campaign of a personalized-ranking recipe "
-                "(aws-personalized-ranking)"
+                "GetPersonalizedRanking needs a campaign of a personalized-ranking "
+                "recipe (aws-personalized-ranking)"
             )
         items = params.get("inputList") or []
         if not 1 <= len(items) <= MAX_RESULTS:
@@ -272,7 +273,7 @@ class Runtime:
             raise InvalidInput(str(exc)) from None
         return [(item, score) for item, score in ranked if item in allowed]
 
-    # -- events ------------------------------------------------------------------------------
+    # -- events --------------------------------------------------------------------
 
     def PutEvents(self, params: Mapping[str, Any]) -> dict[str, Any]:
         import time
@@ -393,7 +394,8 @@ def _properties(
         return {}
     if not isinstance(text, str) or len(text) > MAX_PROPERTIES:
         raise InvalidInput(
-            f"{where}.properties must be a JSON string of at most {MAX_PROPERTIES} characters"
+            f"{where}.properties must be a JSON string of at most {MAX_PROPERTIES} "
+            "characters"
         )
     try:
         value = json.loads(text)
@@ -406,8 +408,8 @@ def _properties(
             raise InvalidInput(f"{where}.properties must not contain the key {key!r}")
         if key not in allowed:
             raise InvalidInput(
-                f"{where}.properties has the key {key!r}, which matches no field of the "
-                f"dataset's schema; valid keys are camelCase field names: "
+                f"{where}.properties has the key {key!r}, which matches no field of "
+                "the dataset's schema; valid keys are camelCase field names: "
                 + ", ".join(sorted(k for k in allowed if k not in forbidden))
             )
     return value

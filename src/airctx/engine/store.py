@@ -269,7 +269,8 @@ class Store:
         rows = (
             self._connection()
             .execute(
-                "SELECT * FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
+                "SELECT * FROM jobs WHERE state IN ('queued', 'running')"
+                " ORDER BY created"
             )
             .fetchall()
         )
@@ -351,9 +352,9 @@ class Store:
         """Record events atomically: all of a PutEvents call or none of it."""
         with self.transaction() as db:
             db.executemany(
-                "INSERT INTO events (dataset_group_arn, tracking_id, user_id, session_id,"
-                " event_id, event_type, event_value, item_id, sent_at, properties,"
-                " recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (dataset_group_arn, tracking_id, user_id,"
+                " session_id, event_id, event_type, event_value, item_id, sent_at,"
+                " properties, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -363,8 +364,8 @@ class Store:
         return (
             self._connection()
             .execute(
-                "SELECT * FROM events WHERE dataset_group_arn = ? AND user_id = ? AND id > ?"
-                " ORDER BY id",
+                "SELECT * FROM events WHERE dataset_group_arn = ? AND user_id = ?"
+                " AND id > ? ORDER BY id",
                 (dataset_group_arn, user_id, after_id),
             )
             .fetchall()
@@ -401,8 +402,8 @@ class Store:
     ) -> None:
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO live_records (dataset_arn, record_id, properties,"
-                " recorded) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO live_records (dataset_arn, record_id,"
+                " properties, recorded) VALUES (?, ?, ?, ?)",
                 [(dataset_arn, rid, props, now) for rid, props in records],
             )
 
@@ -410,7 +411,8 @@ class Store:
         row = (
             self._connection()
             .execute(
-                "SELECT properties FROM live_records WHERE dataset_arn = ? AND record_id = ?",
+                "SELECT properties FROM live_records WHERE dataset_arn = ?"
+                " AND record_id = ?",
                 (dataset_arn, record_id),
             )
             .fetchone()

@@ -24,12 +24,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsFloat
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 import botocore.session
 from botocore.exceptions import UnknownServiceError
-from botocore.model import OperationModel, ServiceModel, Shape
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape
 from botocore.utils import parse_timestamp
 
 from airctx.engine.api import SERVICES, EngineAPI
@@ -171,7 +171,9 @@ def _to_text(shape: Shape, value: object) -> str:
     if shape.type_name == "timestamp":
         if isinstance(value, dt.datetime):
             value = _jsonable(value)
-        return formatdate(float(value), usegmt=True)  # type: ignore[arg-type]
+        if not isinstance(value, SupportsFloat | str):
+            raise TypeError(f"{type(value).__name__} is not a timestamp")
+        return formatdate(float(value), usegmt=True)
     if shape.type_name == "boolean":
         return "true" if value else "false"
     if isinstance(value, list):
@@ -306,9 +308,9 @@ class ServiceCodec:
                     params[name] = value
             elif location == "header" and wire_name.lower() in headers:
                 text = headers[wire_name.lower()]
-                if member.type_name == "list":
+                if isinstance(member, ListShape):
                     params[name] = [
-                        _from_text(member.member, item.strip(), "header")  # type: ignore[attr-defined]
+                        _from_text(member.member, item.strip(), "header")
                         for item in text.split(",")
                     ]
                 else:
@@ -328,19 +330,17 @@ class ServiceCodec:
     def _query_value(
         member: Shape, wire_name: str, query: Mapping[str, list[str]], claimed: set[str]
     ) -> object:
-        if member.type_name == "map":
+        if isinstance(member, MapShape):
             rest = {key: values for key, values in query.items() if key not in claimed}
             if not rest:
                 return None
-            value_shape: Shape = member.value  # type: ignore[attr-defined]
-            if value_shape.type_name == "list":
+            if member.value.type_name == "list":
                 return rest
             return {key: values[0] for key, values in rest.items()}
         if wire_name not in query:
             return None
-        if member.type_name == "list":
-            item_shape: Shape = member.member  # type: ignore[attr-defined]
-            return [_from_text(item_shape, v, "query") for v in query[wire_name]]
+        if isinstance(member, ListShape):
+            return [_from_text(member.member, v, "query") for v in query[wire_name]]
         return _from_text(member, query[wire_name][0], "query")
 
     def encode_response(

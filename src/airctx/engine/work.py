@@ -36,7 +36,7 @@ class Executor:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    # -- entry points ---------------------------------------------------------------
+    # -- entry points --------------------------------------------------------------
 
     def run(self, arn: str) -> None:
         job = self.store.claim_job(arn, os.getpid(), time.time(), pid_alive)
@@ -98,7 +98,7 @@ class Executor:
                 self.store.update(db, arn, status=status, body=body, now=now)
             self.store.finish_job(db, arn)
 
-    # -- state changes --------------------------------------------------------------------
+    # -- state changes -------------------------------------------------------------
 
     def _set_status(self, resource: Resource, status: str, **extra: Any) -> Resource:
         now = time.time()
@@ -129,7 +129,7 @@ class Executor:
                 self.store.update(db, arn, status=status, body=body, now=now)
             self.store.finish_job(db, arn)
 
-    # -- create ---------------------------------------------------------------------------
+    # -- create --------------------------------------------------------------------
 
     def _create(self, resource: Resource) -> None:
         resource = self._set_status(resource, "CREATE IN_PROGRESS")
@@ -190,7 +190,7 @@ class Executor:
                 f"The model of {version_arn} cannot be loaded: {exc}"
             ) from None
 
-    # -- import -------------------------------------------------------------------------
+    # -- import --------------------------------------------------------------------
 
     def _import(self, job: Resource) -> None:
         from airctx.engine import datafiles
@@ -229,7 +229,7 @@ class Executor:
         kind = str(dataset.body["datasetType"]).lower()
         return self.store.root / "data" / group / kind
 
-    # -- training -----------------------------------------------------------------------
+    # -- training ------------------------------------------------------------------
 
     def _train(self, version: Resource) -> dict[str, Any]:
         from airctx.engine import training
@@ -353,7 +353,7 @@ class Executor:
         shutil.rmtree(model_dir, ignore_errors=True)
         staging.rename(model_dir)
 
-    # -- delete ---------------------------------------------------------------------------
+    # -- delete --------------------------------------------------------------------
 
     def _delete(self, resource: Resource) -> None:
         self._set_status(resource, "DELETE IN_PROGRESS")

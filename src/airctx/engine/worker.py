@@ -1,4 +1,7 @@
-"""Entry point of a detached worker: ``python -m airctx.engine.worker ROOT REGION ACCOUNT ARN``."""
+"""Entry point of a detached worker.
+
+Run as ``python -m airctx.engine.worker ROOT REGION ACCOUNT ARN``.
+"""
 
 from __future__ import annotations
 

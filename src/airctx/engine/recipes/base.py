@@ -85,7 +85,7 @@ class Recommender(ABC):
         hyperparameters: Mapping[str, str],
         progress: ProgressCallback | None = None,
     ) -> None:
-        """Learn from ``data``. Raises ValueError when the data cannot train this recipe."""
+        """Learn from ``data``; ValueError when the data cannot train this recipe."""
 
     @abstractmethod
     def recommend(
