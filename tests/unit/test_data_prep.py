@@ -311,6 +311,22 @@ def test_personalize_format_is_reordered_and_normalised(tmp_path: Path) -> None:
     assert any("EXTRA" in w for w in report.warnings)
 
 
+def test_a_users_file_from_an_earlier_run_is_not_left_behind(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run(write(tmp_path / "raw.csv", [SKYTRAX_HEADER, skytrax_row()]), out)
+    assert (out / "users.csv").is_file()
+    src = write(
+        tmp_path / "in.csv",
+        ["USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_VALUE", "u1,i1,1428624000,Economy,7"],
+    )
+
+    report = run(src, out)
+
+    assert report.users_path is None
+    assert not (out / "users.csv").exists()
+    assert any("users.csv" in w for w in report.warnings)
+
+
 def test_personalize_format_with_users_input(tmp_path: Path) -> None:
     src = write(
         tmp_path / "in.csv",

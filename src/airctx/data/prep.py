@@ -368,6 +368,14 @@ def prepare(
             report.users_path = users_path
         report.interactions_path = interactions_path
 
+    # The outputs of one run belong together: a users.csv left by an earlier run on
+    # other input would otherwise be imported beside these interactions.
+    if report.users_path is None and users_path.exists():
+        users_path.unlink()
+        report.warnings.append(
+            f"removed {users_path} from an earlier run: this input has no user metadata"
+        )
+
     logger.info(
         "prepared %d interactions and %d users from %d rows of %s",
         report.interactions_written,
