@@ -161,7 +161,9 @@ def cli(ctx: click.Context, config: str | None, backend: str | None, region: str
     """
     level = logging.DEBUG if debug or verbose >= 2 else (
         logging.INFO if verbose == 1 else logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    # basicConfig leaves an already configured root alone; the level is set anyway.
+    logging.getLogger().setLevel(level)
     overrides = {"backend": backend, "region": region, "profile": profile,
                  "endpoint_url": endpoint_url,
                  "services_endpoint_url": services_endpoint_url, "state_dir": state_dir,
