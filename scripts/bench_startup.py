@@ -24,8 +24,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def timed(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -38,8 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    recommend = [sys.executable, "-m", "airctx", "--config", args.config, "recommend",
-                 "--user", args.user]
+    recommend = [
+        sys.executable,
+        "-m",
+        "airctx",
+        "--config",
+        args.config,
+        "recommend",
+        "--user",
+        args.user,
+    ]
     for item in args.context or ["CABIN_TYPE=Economy"]:
         recommend += ["--context", item]
     baseline = [sys.executable, "-c", "import boto3"]

@@ -55,8 +55,9 @@ def aws_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
         with mock_aws():
             # mock_aws swaps in its own keys; serve must accept those.
             monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ["AWS_ACCESS_KEY_ID"])
-            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY",
-                               os.environ["AWS_SECRET_ACCESS_KEY"])
+            monkeypatch.setenv(
+                "AWS_SECRET_ACCESS_KEY", os.environ["AWS_SECRET_ACCESS_KEY"]
+            )
             monkeypatch.setenv(ENDPOINT_ENV, f"https://s3.{REGION}.amazonaws.com")
             yield None
         return
@@ -112,8 +113,16 @@ def project(tmp_path: Path) -> Path:
 def test_the_whole_pipeline_on_the_aws_backend(
     project: Path, served: str, aws_services: str | None
 ) -> None:
-    base = ["--config", str(project), "--backend", "aws", "--region", REGION,
-            "--endpoint-url", served]
+    base = [
+        "--config",
+        str(project),
+        "--backend",
+        "aws",
+        "--region",
+        REGION,
+        "--endpoint-url",
+        served,
+    ]
     if aws_services is not None:
         base += ["--services-endpoint-url", aws_services]
 
@@ -126,9 +135,20 @@ def test_the_whole_pipeline_on_the_aws_backend(
     imported = airctx("import")
     trained = airctx("train")
     deployed = airctx("deploy")
-    economy = airctx("recommend", "--user", "ColinPay", "--context", "CABIN_TYPE=Economy")
-    tracked = airctx("track-event", "--user", "ColinPay", "--item", "ryanair",
-                     "--value", "9", "--context", "CABIN_TYPE=Economy")
+    economy = airctx(
+        "recommend", "--user", "ColinPay", "--context", "CABIN_TYPE=Economy"
+    )
+    tracked = airctx(
+        "track-event",
+        "--user",
+        "ColinPay",
+        "--item",
+        "ryanair",
+        "--value",
+        "9",
+        "--context",
+        "CABIN_TYPE=Economy",
+    )
     status = airctx("status")
 
     assert set(imported["importJobs"]) == {"INTERACTIONS", "USERS"}
@@ -143,7 +163,10 @@ def test_the_whole_pipeline_on_the_aws_backend(
 
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws_services)
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert keys == {"airctx/airline-ctx/interactions.csv", "airctx/airline-ctx/users.csv"}
+    assert keys == {
+        "airctx/airline-ctx/interactions.csv",
+        "airctx/airline-ctx/users.csv",
+    }
     iam = boto3.client("iam", region_name=REGION, endpoint_url=aws_services)
     assert iam.get_role(RoleName="airline-ctx-personalize")["Role"]["Arn"]
     # Personalize was the served engine, reached over HTTP; nothing ran locally.
@@ -155,10 +178,19 @@ def test_retired_recipe_is_refused_before_anything_is_billed(
     project: Path, served: str, aws_services: str | None
 ) -> None:
     text = project.read_text(encoding="utf-8").replace(
-        "recipe: aws-user-personalization", "recipe: aws-hrnn-metadata")
+        "recipe: aws-user-personalization", "recipe: aws-hrnn-metadata"
+    )
     project.write_text(text, encoding="utf-8")
-    base = ["--config", str(project), "--backend", "aws", "--region", REGION,
-            "--endpoint-url", served]
+    base = [
+        "--config",
+        str(project),
+        "--backend",
+        "aws",
+        "--region",
+        REGION,
+        "--endpoint-url",
+        served,
+    ]
     if aws_services is not None:
         base += ["--services-endpoint-url", aws_services]
     for step in ("prep-data", "import"):

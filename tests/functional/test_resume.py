@@ -45,7 +45,10 @@ def airctx(config: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     return subprocess.Popen(
         [sys.executable, "-m", "airctx", "--config", str(config), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -69,12 +72,16 @@ def finish(config: Path, *args: str) -> str:
     return out
 
 
-@pytest.mark.parametrize("marker", [
-    "[2/5] import",
-    "import INTERACTIONS: started",
-    "training started",
-    "[4/5] deploy",
-], ids=["before-import", "during-import", "during-training", "before-deploy"])
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "[2/5] import",
+        "import INTERACTIONS: started",
+        "training started",
+        "[4/5] deploy",
+    ],
+    ids=["before-import", "during-import", "during-training", "before-deploy"],
+)
 def test_run_killed_at_a_progress_line_finishes_when_run_again(
     config: Path, marker: str
 ) -> None:

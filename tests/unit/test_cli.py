@@ -30,13 +30,18 @@ def _restore_logging() -> Iterator[None]:
     logging.getLogger().setLevel(level)
 
 
-def invoke(config: Path, *args: str, env: dict[str, str] | None = None,
-           input: str | None = None) -> Result:
-    return CliRunner().invoke(cli, ["--config", str(config), *args], env=env,
-                              input=input)
+def invoke(
+    config: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> Result:
+    return CliRunner().invoke(
+        cli, ["--config", str(config), *args], env=env, input=input
+    )
 
 
-# -- help -------------------------------------------------------------------------------
+# -- help ---
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -47,14 +52,28 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
     assert result.exit_code == 0
     assert command.help and command.get_short_help_str().strip()
     assert "Example:" in result.output and f"airctx {name}" in result.output
-    undocumented = [p.name for p in command.params
-                    if isinstance(p, click.Option) and not p.help]
+    undocumented = [
+        p.name for p in command.params if isinstance(p, click.Option) and not p.help
+    ]
     assert undocumented == []
 
 
 def test_the_command_list_includes_wait_and_the_pipeline_steps() -> None:
-    assert {"prep-data", "import", "train", "deploy", "recommend", "rank", "track-event",
-            "wait", "status", "metrics", "teardown", "run", "serve"} <= set(COMMANDS)
+    assert {
+        "prep-data",
+        "import",
+        "train",
+        "deploy",
+        "recommend",
+        "rank",
+        "track-event",
+        "wait",
+        "status",
+        "metrics",
+        "teardown",
+        "run",
+        "serve",
+    } <= set(COMMANDS)
 
 
 def test_top_level_help_documents_completion_exit_codes_and_environment() -> None:
@@ -71,7 +90,7 @@ def test_every_command_that_prints_results_takes_output_and_quiet(name: str) -> 
     assert {"output_format", "quiet"} <= options
 
 
-# -- exit codes -------------------------------------------------------------------------
+# -- exit codes ---
 
 
 def test_exit_0_and_json_on_success(config: Path) -> None:
@@ -86,17 +105,22 @@ def test_exit_1_with_an_error_line_naming_what_to_do(config: Path) -> None:
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: campaign synth-campaign does not exist; run `airctx deploy` first\n")
+        "Error: campaign synth-campaign does not exist; run `airctx deploy` first\n"
+    )
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["recommend"], "Missing option '--user'"),
-    (["recommend", "--user", "u1", "--context", "Economy"], "is not KEY=VALUE"),
-    (["recommend", "--user", "u1", "--values", "a,b"], "--values needs --compare"),
-    (["--backend", "moon", "status"], "'moon' is not one of"),
-    (["status", "--output", "xml"], "'xml' is not one of"),
-], ids=["missing-option", "bad-context", "values-alone", "bad-backend", "bad-format"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["recommend"], "Missing option '--user'"),
+        (["recommend", "--user", "u1", "--context", "Economy"], "is not KEY=VALUE"),
+        (["recommend", "--user", "u1", "--values", "a,b"], "--values needs --compare"),
+        (["--backend", "moon", "status"], "'moon' is not one of"),
+        (["status", "--output", "xml"], "'xml' is not one of"),
+    ],
+    ids=["missing-option", "bad-context", "values-alone", "bad-backend", "bad-format"],
+)
 def test_exit_2_on_usage_errors(config: Path, args: list[str], message: str) -> None:
     result = invoke(config, *args)
 
@@ -110,10 +134,13 @@ def test_an_unknown_context_key_is_refused_before_any_call(config: Path) -> None
     result = invoke(config, "recommend", "--user", "u1", "--context", "SEAT=1A")
 
     assert result.exit_code == 1
-    assert "'SEAT' is not a context field" in result.stderr and "CABIN_TYPE" in result.stderr
+    assert (
+        "'SEAT' is not a context field" in result.stderr
+        and "CABIN_TYPE" in result.stderr
+    )
 
 
-# -- environment ------------------------------------------------------------------------
+# -- environment ---
 
 
 def test_output_format_from_the_environment(config: Path) -> None:
@@ -123,11 +150,14 @@ def test_output_format_from_the_environment(config: Path) -> None:
 
 
 def test_project_name_from_the_environment(config: Path) -> None:
-    result = invoke(config, "create-schemas", "-o", "json",
-                    env={"AIRCTX_PROJECT": "elsewhere"})
+    result = invoke(
+        config, "create-schemas", "-o", "json", env={"AIRCTX_PROJECT": "elsewhere"}
+    )
 
     assert result.exit_code == 0
-    assert json.loads(result.stdout)["datasetGroupArn"].endswith(":dataset-group/elsewhere")
+    assert json.loads(result.stdout)["datasetGroupArn"].endswith(
+        ":dataset-group/elsewhere"
+    )
 
 
 def test_a_bad_value_from_the_environment_is_a_usage_error(config: Path) -> None:
@@ -139,8 +169,9 @@ def test_a_bad_value_from_the_environment_is_a_usage_error(config: Path) -> None
 def test_command_options_from_the_environment(config: Path) -> None:
     assert invoke(config, "create-schemas", "-q").exit_code == 0
 
-    result = invoke(config, "teardown", "-o", "json",
-                    env={"AIRCTX_TEARDOWN_DRY_RUN": "1"})
+    result = invoke(
+        config, "teardown", "-o", "json", env={"AIRCTX_TEARDOWN_DRY_RUN": "1"}
+    )
 
     assert result.exit_code == 0
     planned = json.loads(result.stdout)
@@ -149,7 +180,7 @@ def test_command_options_from_the_environment(config: Path) -> None:
     assert [r["type"] for r in remaining].count("dataset-group") == 1
 
 
-# -- progress, quiet, logging ------------------------------------------------------------
+# -- progress, quiet, logging ---
 
 
 def test_progress_goes_to_stderr_and_quiet_drops_it(config: Path) -> None:
@@ -168,7 +199,7 @@ def test_debug_turns_on_debug_logging(config: Path) -> None:
     assert logging.getLogger().level == logging.INFO
 
 
-# -- teardown ---------------------------------------------------------------------------
+# -- teardown ---
 
 
 def test_teardown_asks_before_deleting(config: Path) -> None:
@@ -181,7 +212,9 @@ def test_teardown_asks_before_deleting(config: Path) -> None:
     assert "dataset-group" in invoke(config, "status").stdout
 
 
-def test_teardown_yes_deletes_without_asking_and_again_finds_nothing(config: Path) -> None:
+def test_teardown_yes_deletes_without_asking_and_again_finds_nothing(
+    config: Path,
+) -> None:
     invoke(config, "create-schemas", "-q")
 
     done = invoke(config, "teardown", "--yes", "-o", "json")
@@ -189,11 +222,16 @@ def test_teardown_yes_deletes_without_asking_and_again_finds_nothing(config: Pat
 
     assert done.exit_code == 0, done.output
     assert [d["type"] for d in json.loads(done.stdout)] == [
-        "dataset", "dataset", "schema", "schema", "dataset-group"]
+        "dataset",
+        "dataset",
+        "schema",
+        "schema",
+        "dataset-group",
+    ]
     assert json.loads(again.stdout) == []
 
 
-# -- aws backend setup ------------------------------------------------------------------
+# -- aws backend setup ---
 
 
 @pytest.fixture

@@ -16,8 +16,14 @@ from tests.unit.test_pipeline_steps import Harness, write_project
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 # Training and data preparation only: a query has no use for them.
-HEAVY = ("pandas", "optuna", "scipy.optimize", "airctx.engine.training",
-         "airctx.engine.hpo", "airctx.data.prep")
+HEAVY = (
+    "pandas",
+    "optuna",
+    "scipy.optimize",
+    "airctx.engine.training",
+    "airctx.engine.hpo",
+    "airctx.data.prep",
+)
 
 PROBE = """
 import json, sys
@@ -37,9 +43,25 @@ def test_recommend_loads_no_training_code(tmp_path: Path) -> None:
 
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=HEAVY), "--config", str(config),
-         "recommend", "--user", "u1", "--context", "CABIN_TYPE=Economy", "-o", "json"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        [
+            sys.executable,
+            "-c",
+            PROBE.format(heavy=HEAVY),
+            "--config",
+            str(config),
+            "recommend",
+            "--user",
+            "u1",
+            "--context",
+            "CABIN_TYPE=Economy",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
     assert done.returncode == 0, done.stderr

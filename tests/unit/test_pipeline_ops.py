@@ -56,7 +56,9 @@ def test_status_marks_what_costs_money_idle(shared: Harness) -> None:
 def test_status_marks_auto_training_solutions(deployed: Harness) -> None:
     group = deployed.project.dataset_group_arn()
     deployed.project.call(
-        "CreateSolution", name="weekly", datasetGroupArn=group,
+        "CreateSolution",
+        name="weekly",
+        datasetGroupArn=group,
         recipeArn="arn:aws:personalize:::recipe/aws-user-personalization",
         performAutoTraining=True,
     )
@@ -98,8 +100,14 @@ def test_teardown_treats_already_deleted_resources_as_done(deployed: Harness) ->
     steps = plan(deployed.project)
     tracker = next(s for s in steps if s.type == "event-tracker")
     deployed.project.call("DeleteEventTracker", eventTrackerArn=tracker.arn)
-    deployed.project.wait_for("event_tracker", tracker.arn, "DescribeEventTracker",
-                              "eventTracker", "eventTrackerArn", until=("DELETED",))
+    deployed.project.wait_for(
+        "event_tracker",
+        tracker.arn,
+        "DescribeEventTracker",
+        "eventTracker",
+        "eventTrackerArn",
+        until=("DELETED",),
+    )
 
     done = teardown(deployed.project, steps)
 
@@ -121,15 +129,25 @@ def test_compare_checks_the_field_and_the_context(shared: Harness) -> None:
     with pytest.raises(ContextError, match="SEAT"):
         compare(shared.project, "u1", "SEAT", ["1A"], {}, 5)
     with pytest.raises(ContextError, match="contradict"):
-        compare(shared.project, "u1", "CABIN_TYPE", ["Economy"],
-                {"CABIN_TYPE": "Economy"}, 5)
+        compare(
+            shared.project,
+            "u1",
+            "CABIN_TYPE",
+            ["Economy"],
+            {"CABIN_TYPE": "Economy"},
+            5,
+        )
 
 
 def test_comparison_marks_moves_against_the_first_value() -> None:
-    table = Comparison("u1", "CABIN_TYPE", {
-        "Economy": ["a", "b", "c"],
-        "First Class": ["c", "b", "d"],
-    })
+    table = Comparison(
+        "u1",
+        "CABIN_TYPE",
+        {
+            "Economy": ["a", "b", "c"],
+            "First Class": ["c", "b", "d"],
+        },
+    )
 
     assert table.marks("Economy") == ["", "", ""]
     assert table.marks("First Class") == ["↑2", "=", "new"]
@@ -139,7 +157,7 @@ def test_comparison_marks_moves_against_the_first_value() -> None:
     assert table.as_dict()["lists"]["First Class"][2] == {"itemId": "d", "moved": "new"}
 
 
-# -- wait -------------------------------------------------------------------------------
+# -- wait ---
 
 
 class FakeProject:
@@ -163,39 +181,67 @@ def test_wait_waits_for_everything_in_flight(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = load_settings(write_project(tmp_path))
-    project = FakeProject(settings, {
-        "sv": [{"status": "CREATE IN_PROGRESS"}, {"status": "ACTIVE"}],
-        "job": [{"status": "ACTIVE"}],
-        "camp": [{"status": "ACTIVE", "latestCampaignUpdate": {"status": "CREATE PENDING"}},
-                 {"status": "ACTIVE", "latestCampaignUpdate": {"status": "ACTIVE"}}],
-        "tracker": [{"status": "DELETE IN_PROGRESS"}, None],
-    })
-    monkeypatch.setattr(pending_module, "status", lambda _p: rows(
-        ("solution-version", "sv", "CREATE IN_PROGRESS"),
-        ("import-job", "job", "ACTIVE"),
-        ("campaign", "camp", "ACTIVE"),
-        ("event-tracker", "tracker", "DELETE IN_PROGRESS"),
-        ("schema", "s", "-"),
-    ))
+    project = FakeProject(
+        settings,
+        {
+            "sv": [{"status": "CREATE IN_PROGRESS"}, {"status": "ACTIVE"}],
+            "job": [{"status": "ACTIVE"}],
+            "camp": [
+                {
+                    "status": "ACTIVE",
+                    "latestCampaignUpdate": {"status": "CREATE PENDING"},
+                },
+                {"status": "ACTIVE", "latestCampaignUpdate": {"status": "ACTIVE"}},
+            ],
+            "tracker": [{"status": "DELETE IN_PROGRESS"}, None],
+        },
+    )
+    monkeypatch.setattr(
+        pending_module,
+        "status",
+        lambda _p: rows(
+            ("solution-version", "sv", "CREATE IN_PROGRESS"),
+            ("import-job", "job", "ACTIVE"),
+            ("campaign", "camp", "ACTIVE"),
+            ("event-tracker", "tracker", "DELETE IN_PROGRESS"),
+            ("schema", "s", "-"),
+        ),
+    )
 
     done = pending_module.wait_pending(project)  # type: ignore[arg-type]
 
     assert [(r["arn"], r["status"]) for r in done] == [
-        ("sv", "ACTIVE"), ("camp", "ACTIVE"), ("tracker", "DELETED")]
+        ("sv", "ACTIVE"),
+        ("camp", "ACTIVE"),
+        ("tracker", "DELETED"),
+    ]
 
 
 def test_wait_reports_a_failure_with_the_services_reason(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = load_settings(write_project(tmp_path))
-    project = FakeProject(settings, {"job": [
-        {"status": "CREATE IN_PROGRESS"},
-        {"status": "CREATE FAILED", "failureReason": "Column CABIN_TYPE is missing"},
-    ]})
-    monkeypatch.setattr(pending_module, "status", lambda _p: rows(
-        ("import-job", "job", "CREATE IN_PROGRESS")))
+    project = FakeProject(
+        settings,
+        {
+            "job": [
+                {"status": "CREATE IN_PROGRESS"},
+                {
+                    "status": "CREATE FAILED",
+                    "failureReason": "Column CABIN_TYPE is missing",
+                },
+            ]
+        },
+    )
+    monkeypatch.setattr(
+        pending_module,
+        "status",
+        lambda _p: rows(("import-job", "job", "CREATE IN_PROGRESS")),
+    )
 
-    with pytest.raises(ResourceFailed, match="job ended in CREATE FAILED: Column CABIN"):
+    with pytest.raises(
+        ResourceFailed, match="job ended in CREATE FAILED: Column CABIN"
+    ):
         pending_module.wait_pending(project)  # type: ignore[arg-type]
 
 
@@ -203,15 +249,21 @@ def test_no_wait_skips_only_the_long_jobs(deployed: Harness) -> None:
     waited: list[str] = []
     deployed.project.wait = False
     deployed.project.waiter.wait = (  # type: ignore[method-assign]
-        lambda kind, *a, **k: waited.append(kind))
+        lambda kind, *a, **k: waited.append(kind)
+    )
 
     result = train(deployed.project, retrain=True)
 
     assert "solution" in waited and "solution_version" not in waited
     # Let the training thread finish before the engine is closed.
     Waiter(poll_seconds=0.02).wait(
-        "solution_version", result.solution_version_arn,
-        lambda: deployed.project.describe("DescribeSolutionVersion", "solutionVersion",
-                                          "solutionVersionArn",
-                                          result.solution_version_arn),
-        timeout=60)
+        "solution_version",
+        result.solution_version_arn,
+        lambda: deployed.project.describe(
+            "DescribeSolutionVersion",
+            "solutionVersion",
+            "solutionVersionArn",
+            result.solution_version_arn,
+        ),
+        timeout=60,
+    )

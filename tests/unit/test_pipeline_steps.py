@@ -28,8 +28,17 @@ from airctx.pipeline.train import solution_request, train
 from airctx.pipeline.waiter import Waiter
 
 CABINS = ("Economy", "Business Class", "First Class")
-RESOURCE_TYPES = ("schema", "dataset-group", "dataset", "dataset-import-job", "solution",
-                  "solution-version", "campaign", "event-tracker", "filter")
+RESOURCE_TYPES = (
+    "schema",
+    "dataset-group",
+    "dataset",
+    "dataset-import-job",
+    "solution",
+    "solution-version",
+    "campaign",
+    "event-tracker",
+    "filter",
+)
 
 CONFIG = """\
 project: synth
@@ -74,15 +83,31 @@ def write_project(root: Path, extra: str = "") -> Path:
     prepared.mkdir(parents=True, exist_ok=True)
     with open(prepared / "interactions.csv", "w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(["USER_ID", "ITEM_ID", "TIMESTAMP", "CABIN_TYPE", "EVENT_TYPE",
-                      "EVENT_VALUE"])
+        out.writerow(
+            [
+                "USER_ID",
+                "ITEM_ID",
+                "TIMESTAMP",
+                "CABIN_TYPE",
+                "EVENT_TYPE",
+                "EVENT_VALUE",
+            ]
+        )
         for u in range(60):
             for n in range(20):
                 cabin = CABINS[(u + n) % 3]
                 block = CABINS.index(cabin) * 10
                 item = block + (u * 7 + n * 3) % 10
-                out.writerow([f"u{u}", f"item{item}", 1_500_000_000 + u * 1000 + n,
-                              cabin, "RATING", 6 + (u + n) % 5])
+                out.writerow(
+                    [
+                        f"u{u}",
+                        f"item{item}",
+                        1_500_000_000 + u * 1000 + n,
+                        cabin,
+                        "RATING",
+                        6 + (u + n) % 5,
+                    ]
+                )
     with open(prepared / "users.csv", "w", encoding="utf-8", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["USER_ID", "USER_RESIDENCE"])
@@ -95,25 +120,36 @@ class Harness:
     """A project bound to an in-process engine, with what it reported."""
 
     def __init__(self, settings: Settings) -> None:
-        self.engine = LocalEngine(settings.state_dir, region=settings.region,
-                                  runner="thread")
-        session = boto3.Session(aws_access_key_id="k", aws_secret_access_key="s",
-                                region_name=settings.region)
+        self.engine = LocalEngine(
+            settings.state_dir, region=settings.region, runner="thread"
+        )
+        session = boto3.Session(
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+            region_name=settings.region,
+        )
         self.clients = create_clients(session)
-        for client in (self.clients.personalize, self.clients.runtime,
-                       self.clients.events):
+        for client in (
+            self.clients.personalize,
+            self.clients.runtime,
+            self.clients.events,
+        ):
             attach(client, self.engine)
         self.reports: list[str] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.clients.personalize.meta.events.register(
-            "provide-client-params.personalize.*", self._record)
+            "provide-client-params.personalize.*", self._record
+        )
         self.project = self.bind(settings)
 
     def bind(self, settings: Settings) -> Project:
-        waiter = Waiter(poll_seconds=settings.waits.poll_seconds,
-                        max_poll_seconds=settings.waits.max_poll_seconds)
-        self.project = Project(settings, self.clients, report=self.reports.append,
-                               waiter=waiter)
+        waiter = Waiter(
+            poll_seconds=settings.waits.poll_seconds,
+            max_poll_seconds=settings.waits.max_poll_seconds,
+        )
+        self.project = Project(
+            settings, self.clients, report=self.reports.append, waiter=waiter
+        )
         return self.project
 
     def _record(self, params: dict[str, Any], model: Any, **_kw: Any) -> None:
@@ -144,7 +180,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     h.engine.close()
 
 
-# -- idempotent -------------------------------------------------------------------------
+# -- idempotent ---
 
 
 def test_every_step_run_again_creates_nothing(deployed: Harness) -> None:
@@ -159,8 +195,11 @@ def test_every_step_run_again_creates_nothing(deployed: Harness) -> None:
     assert before["solution-version"] == 1 and before["campaign"] == 1
     assert sorted(again.skipped) == ["INTERACTIONS", "USERS"]
     assert trained.reused and not deployed_again.changed
-    assert not [name for name, _p in deployed.requests[created:]
-                if name.startswith(("Create", "Update"))]
+    assert not [
+        name
+        for name, _p in deployed.requests[created:]
+        if name.startswith(("Create", "Update"))
+    ]
 
 
 def test_a_changed_schema_is_reported_with_its_differences(harness: Harness) -> None:
@@ -180,8 +219,10 @@ def test_a_changed_schema_is_reported_with_its_differences(harness: Harness) -> 
 
 def test_a_solution_with_another_recipe_is_reported(deployed: Harness) -> None:
     settings = deployed.project.settings
-    other = replace(settings, solution=replace(settings.solution,
-                                               recipe="aws-user-personalization-v2"))
+    other = replace(
+        settings,
+        solution=replace(settings.solution, recipe="aws-user-personalization-v2"),
+    )
     project = deployed.bind(other)
     try:
         with pytest.raises(ResourceConflict) as caught:
@@ -191,11 +232,17 @@ def test_a_solution_with_another_recipe_is_reported(deployed: Harness) -> None:
 
     message = str(caught.value)
     assert "solution synth-solution" in message
-    assert "recipeArn is 'arn:aws:personalize:::recipe/aws-user-personalization'" in message
-    assert "configured 'arn:aws:personalize:::recipe/aws-user-personalization-v2'" in message
+    assert (
+        "recipeArn is 'arn:aws:personalize:::recipe/aws-user-personalization'"
+        in message
+    )
+    assert (
+        "configured 'arn:aws:personalize:::recipe/aws-user-personalization-v2'"
+        in message
+    )
 
 
-# -- cost-safe defaults -----------------------------------------------------------------
+# -- cost-safe defaults ---
 
 
 def test_create_solution_turns_auto_training_off_unless_configured(
@@ -206,7 +253,9 @@ def test_create_solution_turns_auto_training_off_unless_configured(
     assert request["performHPO"] is False
 
     settings = deployed.project.settings
-    on = replace(settings, solution=replace(settings.solution, perform_auto_training=True))
+    on = replace(
+        settings, solution=replace(settings.solution, perform_auto_training=True)
+    )
     assert solution_request(on, "arn:group")["performAutoTraining"] is True
 
 
@@ -218,11 +267,17 @@ def test_campaign_defaults_to_one_provisioned_tps(deployed: Harness) -> None:
 def test_hpo_is_announced_with_its_cap_before_training_starts(harness: Harness) -> None:
     import_data(harness.project)
     settings = harness.project.settings
-    hpo = replace(settings.solution.hpo, max_training_jobs=2,
-                  max_parallel_training_jobs=1,
-                  ranges={"context_weight": {"type": "continuous", "min": 0, "max": 2}})
-    harness.bind(replace(settings, solution=replace(settings.solution, perform_hpo=True,
-                                                    hpo=hpo)))
+    hpo = replace(
+        settings.solution.hpo,
+        max_training_jobs=2,
+        max_parallel_training_jobs=1,
+        ranges={"context_weight": {"type": "continuous", "min": 0, "max": 2}},
+    )
+    harness.bind(
+        replace(
+            settings, solution=replace(settings.solution, perform_hpo=True, hpo=hpo)
+        )
+    )
 
     result = train(harness.project)
 
@@ -243,15 +298,21 @@ def test_retired_recipes_are_refused_on_aws_before_any_cost(
     create_schemas(harness.project)
     settings = harness.project.settings
     # The clients still answer from the local engine, which does list the recipe.
-    harness.bind(replace(settings, backend="aws",
-                         solution=replace(settings.solution, recipe=recipe)))
+    harness.bind(
+        replace(
+            settings, backend="aws", solution=replace(settings.solution, recipe=recipe)
+        )
+    )
 
     with pytest.raises(ConfigError) as caught:
         train(harness.project)
 
     message = str(caught.value)
     assert recipe in message
-    assert "aws-user-personalization" in message and "aws-user-personalization-v2" in message
+    assert (
+        "aws-user-personalization" in message
+        and "aws-user-personalization-v2" in message
+    )
     assert not harness.calls("CreateSolution")
     assert not harness.calls("CreateSolutionVersion")
 
@@ -264,8 +325,9 @@ def test_the_local_engine_still_offers_hrnn_metadata(harness: Harness) -> None:
 def test_an_unknown_recipe_lists_the_offered_ones(harness: Harness) -> None:
     create_schemas(harness.project)
     settings = harness.project.settings
-    harness.bind(replace(settings, solution=replace(settings.solution,
-                                                    recipe="aws-nonexistent")))
+    harness.bind(
+        replace(settings, solution=replace(settings.solution, recipe="aws-nonexistent"))
+    )
 
     with pytest.raises(ConfigError, match="aws-user-personalization-v2"):
         train(harness.project)

@@ -29,7 +29,7 @@ class FakeClock:
 
 
 def script(*documents: Mapping[str, Any] | None) -> Any:
-    """A describe function answering with ``documents`` in turn, then the last forever."""
+    """A describe answering ``documents`` in turn, then the last one forever."""
     answers = list(documents)
     calls = {"n": 0}
 
@@ -54,16 +54,25 @@ def lines() -> list[tuple[str, str, str, float]]:
 
 @pytest.fixture
 def waiter(clock: FakeClock, lines: list[tuple[str, str, str, float]]) -> Waiter:
-    return Waiter(poll_seconds=2, max_poll_seconds=5, sleep=clock.sleep, clock=clock,
-                  report=lambda *line: lines.append(line))
+    return Waiter(
+        poll_seconds=2,
+        max_poll_seconds=5,
+        sleep=clock.sleep,
+        clock=clock,
+        report=lambda *line: lines.append(line),
+    )
 
 
 def test_one_line_per_state_change_with_elapsed_time(
     waiter: Waiter, lines: list[tuple[str, str, str, float]]
 ) -> None:
-    describe = script({"status": "CREATE PENDING"}, {"status": "CREATE PENDING"},
-                      {"status": "CREATE IN_PROGRESS"}, {"status": "CREATE IN_PROGRESS"},
-                      {"status": "ACTIVE", "x": 1})
+    describe = script(
+        {"status": "CREATE PENDING"},
+        {"status": "CREATE PENDING"},
+        {"status": "CREATE IN_PROGRESS"},
+        {"status": "CREATE IN_PROGRESS"},
+        {"status": "ACTIVE", "x": 1},
+    )
 
     document = waiter.wait("solution_version", ARN, describe, timeout=600)
 
@@ -85,8 +94,10 @@ def test_polling_backs_off_to_the_maximum(waiter: Waiter, clock: FakeClock) -> N
 
 def test_create_failed_carries_the_reason_verbatim_and_the_arn(waiter: Waiter) -> None:
     reason = "Insufficient data: 12 users with at least 2 interactions; need 25."
-    describe = script({"status": "CREATE IN_PROGRESS"},
-                      {"status": "CREATE FAILED", "failureReason": reason})
+    describe = script(
+        {"status": "CREATE IN_PROGRESS"},
+        {"status": "CREATE FAILED", "failureReason": reason},
+    )
 
     with pytest.raises(ResourceFailed) as caught:
         waiter.wait("solution_version", ARN, describe, timeout=600)
@@ -114,10 +125,18 @@ def test_timeout_names_the_resource_its_state_and_the_setting(
 def test_a_deletion_is_done_when_the_resource_is_gone(
     waiter: Waiter, lines: list[tuple[str, str, str, float]]
 ) -> None:
-    describe = script({"status": "DELETE PENDING"}, {"status": "DELETE IN_PROGRESS"}, None)
+    describe = script(
+        {"status": "DELETE PENDING"}, {"status": "DELETE IN_PROGRESS"}, None
+    )
 
-    assert waiter.wait("campaign", ARN, describe, timeout=60, until=("DELETED",)) is None
-    assert [line[2] for line in lines] == ["DELETE PENDING", "DELETE IN_PROGRESS", "DELETED"]
+    assert (
+        waiter.wait("campaign", ARN, describe, timeout=60, until=("DELETED",)) is None
+    )
+    assert [line[2] for line in lines] == [
+        "DELETE PENDING",
+        "DELETE IN_PROGRESS",
+        "DELETED",
+    ]
 
 
 def test_a_resource_deleted_while_waiting_for_it_is_an_error(waiter: Waiter) -> None:
@@ -130,9 +149,17 @@ def test_a_resource_deleted_while_waiting_for_it_is_an_error(waiter: Waiter) -> 
 def test_a_custom_status_reader_sees_campaign_updates(waiter: Waiter) -> None:
     from airctx.pipeline.deploy import campaign_status
 
-    updating = {"status": "ACTIVE", "latestCampaignUpdate": {"status": "CREATE PENDING"}}
-    failed = {"status": "ACTIVE", "latestCampaignUpdate": {
-        "status": "CREATE FAILED", "failureReason": "model cannot be loaded"}}
+    updating = {
+        "status": "ACTIVE",
+        "latestCampaignUpdate": {"status": "CREATE PENDING"},
+    }
+    failed = {
+        "status": "ACTIVE",
+        "latestCampaignUpdate": {
+            "status": "CREATE FAILED",
+            "failureReason": "model cannot be loaded",
+        },
+    }
     describe = script(updating, failed)
 
     with pytest.raises(ResourceFailed, match="CREATE FAILED") as caught:

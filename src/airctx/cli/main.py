@@ -327,10 +327,10 @@ def recommend(app: App, user_id: str, context: tuple[str, ...], num_results: int
         raise click.UsageError("--values needs --compare FIELD")
     if compare_field:
         chosen = [v.strip() for v in values.split(",") if v.strip()] if values else None
-        table = compare(app.project(), user_id, compare_field, chosen,
-                        parse_context(context), num_results)
-        headers, rows = table.table()
-        app.output.result(table.as_dict(), table=rows, headers=headers)
+        compared = compare(app.project(), user_id, compare_field, chosen,
+                           parse_context(context), num_results)
+        headers, columns = compared.table()
+        app.output.result(compared.as_dict(), table=columns, headers=headers)
         return
     result = run(app.project(), user_id, parse_context(context), num_results)
     rows = [(n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)]

@@ -34,7 +34,7 @@ def split_uri(location: str) -> tuple[str, str]:
     """``s3://bucket/key`` -> (bucket, key); ValueError when either part is missing."""
     if not location.startswith("s3://"):
         raise ValueError(f"{location} is not an s3:// URI")
-    bucket, _sep, key = location[len("s3://"):].partition("/")
+    bucket, _sep, key = location[len("s3://") :].partition("/")
     if not bucket or not key or key.endswith("/"):
         raise ValueError(f"{location} does not name one object (s3://bucket/key.csv)")
     return bucket, key

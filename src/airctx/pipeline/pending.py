@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from airctx.pipeline.deploy import campaign_status
@@ -19,17 +20,33 @@ log = logging.getLogger(__name__)
 
 # status row type -> (waiter kind, describe operation, describe key, ARN parameter)
 DESCRIBE = {
-    "dataset-group": ("dataset_group", "DescribeDatasetGroup", "datasetGroup",
-                      "datasetGroupArn"),
+    "dataset-group": (
+        "dataset_group",
+        "DescribeDatasetGroup",
+        "datasetGroup",
+        "datasetGroupArn",
+    ),
     "dataset": ("dataset", "DescribeDataset", "dataset", "datasetArn"),
-    "import-job": ("dataset_import_job", "DescribeDatasetImportJob", "datasetImportJob",
-                   "datasetImportJobArn"),
+    "import-job": (
+        "dataset_import_job",
+        "DescribeDatasetImportJob",
+        "datasetImportJob",
+        "datasetImportJobArn",
+    ),
     "solution": ("solution", "DescribeSolution", "solution", "solutionArn"),
-    "solution-version": ("solution_version", "DescribeSolutionVersion",
-                         "solutionVersion", "solutionVersionArn"),
+    "solution-version": (
+        "solution_version",
+        "DescribeSolutionVersion",
+        "solutionVersion",
+        "solutionVersionArn",
+    ),
     "campaign": ("campaign", "DescribeCampaign", "campaign", "campaignArn"),
-    "event-tracker": ("event_tracker", "DescribeEventTracker", "eventTracker",
-                      "eventTrackerArn"),
+    "event-tracker": (
+        "event_tracker",
+        "DescribeEventTracker",
+        "eventTracker",
+        "eventTrackerArn",
+    ),
     "filter": ("filter", "DescribeFilter", "filter", "filterArn"),
 }
 
@@ -64,9 +81,9 @@ def wait_pending(project: Project) -> list[dict[str, Any]]:
         kind, operation, key, arn_field = DESCRIBE[row["type"]]
         deleting = row["status"].startswith("DELETE")
         document = project.waiter.wait(
-            kind, row["arn"],
-            lambda op=operation, k=key, f=arn_field, a=row["arn"]:
-                project.describe(op, k, f, a),
+            kind,
+            row["arn"],
+            partial(project.describe, operation, key, arn_field, row["arn"]),
             timeout=project.settings.waits.timeout_for(kind),
             until=("DELETED",) if deleting else ("ACTIVE",),
             status_of=campaign_status if row["type"] == "campaign" else None,

@@ -87,7 +87,10 @@ class Project:
         still waited for, since the next call would be rejected without them.
         """
         if not self.wait and kind in LONG_RUNNING:
-            return self.describe(operation, key, arn_field, arn)
+            document: Mapping[str, Any] | None = self.describe(
+                operation, key, arn_field, arn
+            )
+            return document
         return self.waiter.wait(
             kind, arn, lambda: self.describe(operation, key, arn_field, arn),
             timeout=self.settings.waits.timeout_for(kind), until=until,
