@@ -122,6 +122,7 @@ class AwsSettings:
 
     profile: str | None = None
     endpoint_url: str | None = None
+    services_endpoint_url: str | None = None
     bucket: str | None = None
     create_bucket: bool = False
     prefix: str = "airctx"
@@ -261,7 +262,8 @@ def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Setting
     if "data_dir" in o:
         data = replace(settings.data, data_dir=Path(o["data_dir"]).resolve())
         settings = replace(settings, data=data)
-    aws_changes = {k: o[k] for k in ("profile", "endpoint_url") if k in o}
+    aws_changes = {k: o[k] for k in ("profile", "endpoint_url", "services_endpoint_url")
+                   if k in o}
     if aws_changes:
         settings = replace(settings, aws=replace(settings.aws, **aws_changes))
     return settings

@@ -31,7 +31,14 @@ def clients_for(settings: Settings) -> Clients:
     )
     if settings.backend == "aws":
         session = create_session(settings.aws.profile, settings.region)
-        return create_clients(session, endpoint_url=settings.aws.endpoint_url, config=config)
+        # services_endpoint_url points S3, IAM and STS elsewhere (a moto server in the
+        # functional tests) while endpoint_url points Personalize at `airctx serve`.
+        return create_clients(
+            session,
+            endpoint_url=settings.aws.endpoint_url,
+            config=config,
+            extra_endpoint_url=settings.aws.services_endpoint_url,
+        )
 
     from airctx.engine.core import LocalEngine
     from airctx.engine.inprocess import attach

@@ -125,6 +125,9 @@ def parse_context(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--region", help="AWS region (also for the local engine's ARNs).")
 @click.option("--profile", help="AWS profile for the aws backend.")
 @click.option("--endpoint-url", help="Personalize endpoint, e.g. an `airctx serve` URL.")
+@click.option("--services-endpoint-url",
+              envvar=["AIRCTX_AWS_SERVICES_ENDPOINT_URL", "AIRCTX_SERVICES_ENDPOINT_URL"],
+              help="S3/IAM/STS endpoint for the aws backend (e.g. a moto server).")
 @click.option("--state-dir", type=click.Path(file_okay=False),
               help="Where the local engine keeps its state.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
@@ -135,12 +138,22 @@ def parse_context(values: tuple[str, ...]) -> dict[str, str]:
 @click.version_option(__version__, prog_name="airctx")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, backend: str | None, region: str | None,
-        profile: str | None, endpoint_url: str | None, state_dir: str | None,
+        profile: str | None, endpoint_url: str | None,
+        services_endpoint_url: str | None, state_dir: str | None,
         data_dir: str | None, project: str | None, verbose: int, debug: bool) -> None:
     """Context-aware recommendations on Amazon Personalize.
 
     The local backend (the default) runs an embedded Personalize engine, so the
     whole pipeline works without an AWS account.
+
+    Exit codes: 0 success, 1 failure (an "Error:" line says what and what to do),
+    2 usage error. Every option can be set from the environment: AIRCTX_<OPTION>
+    for the options here, AIRCTX_<COMMAND>_<OPTION> for a command's, AIRCTX_OUTPUT
+    and AIRCTX_QUIET everywhere.
+
+    \b
+    Shell completion (bash; zsh_source and fish_source for the others):
+      eval "$(_AIRCTX_COMPLETE=bash_source airctx)"
 
     \b
     Example:
@@ -149,9 +162,12 @@ def cli(ctx: click.Context, config: str | None, backend: str | None, region: str
     """
     level = logging.DEBUG if debug or verbose >= 2 else (
         logging.INFO if verbose == 1 else logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    # basicConfig leaves an already configured root alone; the level is set anyway.
+    logging.getLogger().setLevel(level)
     overrides = {"backend": backend, "region": region, "profile": profile,
-                 "endpoint_url": endpoint_url, "state_dir": state_dir,
+                 "endpoint_url": endpoint_url,
+                 "services_endpoint_url": services_endpoint_url, "state_dir": state_dir,
                  "data_dir": data_dir, "project": project}
     ctx.obj = App(config, overrides)
 
@@ -283,20 +299,40 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
 @click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
               help="Context of the request; repeatable.")
 @click.option("--num-results", "-n", type=click.IntRange(1, 500), default=10,
-              show_default=True)
+              show_default=True, help="How many items to return.")
+@click.option("--compare", "compare_field", metavar="FIELD",
+              help="Show the top N for every value of this context field side by side.")
+@click.option("--values", metavar="V1,V2,...",
+              help="With --compare: the values to compare (default: those in the "
+              "prepared interactions, most common first).")
 @output_options
 @pass_app
 def recommend(app: App, user_id: str, context: tuple[str, ...], num_results: int,
-              output_format: str, quiet: bool) -> None:
+              compare_field: str | None, values: str | None, output_format: str,
+              quiet: bool) -> None:
     """Top items for a user in a context.
+
+    With --compare, one column per value of a context field; the first column is
+    the baseline and the others mark each item ↑n/↓n (moved), = or new.
 
     \b
     Example:
       airctx recommend --user JDowns --context "CABIN_TYPE=First Class"
+      airctx recommend --user ColinPay --compare CABIN_TYPE
     """
+    from airctx.pipeline.query import compare
     from airctx.pipeline.query import recommend as run
 
     _set_output(app, output_format, quiet)
+    if values and not compare_field:
+        raise click.UsageError("--values needs --compare FIELD")
+    if compare_field:
+        chosen = [v.strip() for v in values.split(",") if v.strip()] if values else None
+        compared = compare(app.project(), user_id, compare_field, chosen,
+                           parse_context(context), num_results)
+        headers, columns = compared.table()
+        app.output.result(compared.as_dict(), table=columns, headers=headers)
+        return
     result = run(app.project(), user_id, parse_context(context), num_results)
     rows = [(n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)]
     app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
@@ -327,9 +363,10 @@ def rank(app: App, user_id: str, items: str, context: tuple[str, ...],
 
 
 @cli.command("track-event")
-@click.option("--user", "user_id", required=True)
-@click.option("--item", "item_id", required=True)
-@click.option("--event-type", default="RATING", show_default=True)
+@click.option("--user", "user_id", required=True, help="Who the event is about.")
+@click.option("--item", "item_id", required=True, help="The item interacted with.")
+@click.option("--event-type", default="RATING", show_default=True,
+              help="The event type (the solution trains on solution.event_type).")
 @click.option("--value", type=float, help="The event value, e.g. a rating.")
 @click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
               help="Context of the event; repeatable.")
@@ -372,6 +409,28 @@ def run(app: App, retrain: bool, output_format: str, quiet: bool) -> None:
     result = run_all(app.settings(), app.project(), retrain=retrain,
                      progress=app.output.progress)
     app.output.result(result.as_dict(), text=result.summary())
+
+
+@cli.command()
+@output_options
+@pass_app
+def wait(app: App, output_format: str, quiet: bool) -> None:
+    """Wait for what is in flight: imports, training, campaigns, trackers, deletions.
+
+    Use it after a command run with --no-wait, or after an interrupted one. Exit code
+    1 when something ends in a failed state (the service's reason is printed).
+
+    \b
+    Example:
+      airctx train --no-wait && airctx wait
+    """
+    from airctx.pipeline.pending import wait_pending
+
+    _set_output(app, output_format, quiet)
+    done = wait_pending(app.project())
+    table = [(r["type"], r["name"], r["status"]) for r in done]
+    app.output.result(done, table=table or None, headers=("type", "name", "status"),
+                      text="nothing pending")
 
 
 @cli.command()

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airctx.engine import filters
+from airctx.engine import filters, s3source
 from airctx.engine.arns import Arns
 from airctx.engine.catalog import RECIPES, recipe_by_arn
 from airctx.engine.errors import (
@@ -385,11 +385,11 @@ class ControlPlane:
         location = (params.get("dataSource") or {}).get("dataLocation")
         if not isinstance(location, str) or not location:
             raise InvalidInput("dataSource.dataLocation is required")
-        if location.startswith("s3://"):
+        if location.startswith("s3://") and s3source.endpoint_url() is None:
             raise InvalidInput(
                 f"dataSource.dataLocation {location}: the local engine reads local "
                 "files; give a path or a file:// URI (s3:// locations need the aws "
-                "backend)"
+                f"backend, or {s3source.ENDPOINT_ENV} set for the engine)"
             )
         mode = params.get("importMode", "FULL")
         if mode not in ("FULL", "INCREMENTAL"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ DEFAULT_ACCOUNT = "000000000000"
 # Runtime serves the reads of one service and the writes of the other.
 EVENTS_OPERATIONS = ("PutEvents", "PutUsers", "PutItems")
 SERVICES = ("personalize", "personalize-runtime", "personalize-events")
+RECOVERY_INTERVAL = 2.0
 
 
 class LocalEngine:
@@ -64,6 +66,7 @@ class LocalEngine:
                 if name[:1].isupper() and _operation_of(service, name):
                     self._ops[(service, name)] = getattr(target, name)
         recover(self.store, self.runner, self.executor.fail)
+        self._last_recovery = time.monotonic()
 
     def call(
         self, service: str, operation: str, params: Mapping[str, Any]
@@ -79,7 +82,18 @@ class LocalEngine:
                 f"The local engine does not implement {operation}"
             )
         log.debug("%s.%s", service, operation)
+        if operation.startswith("Describe"):
+            self._recover_now_and_then()
         return handler(params)
+
+    def _recover_now_and_then(self) -> None:
+        # A caller killed between queuing a job and starting its worker leaves an
+        # orphan that start-up recovery skipped while it was young; whoever polls
+        # for it picks it up once it is old enough.
+        now = time.monotonic()
+        if now - self._last_recovery >= RECOVERY_INTERVAL:
+            self._last_recovery = now
+            recover(self.store, self.runner, self.executor.fail)
 
     def close(self) -> None:
         self.store.close()

@@ -378,7 +378,11 @@ class Executor:
 
 
 def local_path(location: str) -> Path:
-    """A dataLocation as a local path: a plain path or a file:// URI."""
+    """A dataLocation as a local path: a path, a file:// URI or a downloaded s3://."""
+    if location.startswith("s3://"):
+        from airctx.engine import s3source
+
+        return s3source.download(location)
     if location.startswith("file://"):
         return Path(unquote(urlparse(location).path))
     return Path(location)

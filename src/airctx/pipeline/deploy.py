@@ -73,12 +73,12 @@ def deploy(project: Project) -> DeployResult:
             project.report(f"campaign {name}: updating to {version}")
             changed = True
     project.wait_for("campaign", arn, "DescribeCampaign", "campaign", "campaignArn",
-                     status_of=_campaign_status)
+                     status_of=campaign_status)
     tracker_arn, tracking_id = ensure_event_tracker(project)
     return DeployResult(arn, version, tps, tracker_arn, tracking_id, changed)
 
 
-def _campaign_status(document: Any) -> str:
+def campaign_status(document: Any) -> str:
     update = document.get("latestCampaignUpdate") or {}
     status = update.get("status")
     if status and status != "ACTIVE":

@@ -20,6 +20,8 @@ from airctx.pipeline.waiter import Waiter
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
+# What `--no-wait` does not wait for: `airctx wait` picks these up later.
+LONG_RUNNING = frozenset({"dataset_import_job", "solution_version", "campaign"})
 
 
 def _silent(_message: str) -> None:
@@ -58,14 +60,13 @@ class Project:
 
     def describe(self, operation: str, key: str, arn_field: str, arn: str) -> Any:
         """The resource document, or None once it no longer exists."""
-        try:
-            return getattr(self.personalize, snake(operation))(**{arn_field: arn})[key]
-        except self.personalize.exceptions.ResourceNotFoundException:
-            return None
-        except Exception as exc:
-            if error_code(exc) is None:
-                raise
-            with translate_errors(arn):
+        method = getattr(self.personalize, snake(operation))
+        with translate_errors(arn):
+            try:
+                return method(**{arn_field: arn})[key]
+            except Exception as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return None
                 raise
 
     def wait_for(
@@ -79,9 +80,17 @@ class Project:
         until: tuple[str, ...] = ("ACTIVE",),
         status_of: Callable[[Mapping[str, Any]], str] | None = None,
     ) -> Mapping[str, Any] | None:
-        """Wait for a resource unless the project was told not to wait."""
-        if not self.wait:
-            return self.describe(operation, key, arn_field, arn)
+        """Wait for a resource to reach ``until``.
+
+        With ``wait`` off (``--no-wait``) the long jobs (imports, training, campaign
+        deployments) are only described; the short prerequisites they build on are
+        still waited for, since the next call would be rejected without them.
+        """
+        if not self.wait and kind in LONG_RUNNING:
+            document: Mapping[str, Any] | None = self.describe(
+                operation, key, arn_field, arn
+            )
+            return document
         return self.waiter.wait(
             kind, arn, lambda: self.describe(operation, key, arn_field, arn),
             timeout=self.settings.waits.timeout_for(kind), until=until,

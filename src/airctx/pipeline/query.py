@@ -111,3 +111,97 @@ def track_event(
             trackingId=tracking_id, userId=user_id, sessionId=session, eventList=[event]
         )
     return {"trackingId": tracking_id, "sessionId": session, "event": event}
+
+
+@dataclass
+class Comparison:
+    """One user's top-N for every value of one context field, side by side.
+
+    The first value is the baseline: every other list marks each item with how far
+    it moved from its baseline rank (``↑2``, ``↓1``, ``=``) or ``new``.
+    """
+
+    user_id: str
+    field: str
+    lists: dict[str, list[str]]
+
+    def marks(self, value: str) -> list[str]:
+        first = next(iter(self.lists))
+        baseline, items = self.lists[first], self.lists[value]
+        if value == first:
+            return [""] * len(items)
+        out = []
+        for rank, item in enumerate(items):
+            if item not in baseline:
+                out.append("new")
+                continue
+            moved = baseline.index(item) - rank
+            out.append(f"↑{moved}" if moved > 0 else f"↓{-moved}" if moved else "=")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "userId": self.user_id,
+            "field": self.field,
+            "lists": {
+                value: [{"itemId": item, "moved": mark}
+                        for item, mark in zip(items, self.marks(value), strict=True)]
+                for value, items in self.lists.items()
+            },
+        }
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Headers and rows: rank, then one column per value."""
+        headers = ["rank", *self.lists]
+        columns = [
+            [f"{item} {mark}".rstrip() for item, mark in zip(items, self.marks(v),
+                                                          strict=True)]
+            for v, items in self.lists.items()
+        ]
+        depth = max((len(c) for c in columns), default=0)
+        rows = [[str(n + 1)] + [c[n] if n < len(c) else "" for c in columns]
+                for n in range(depth)]
+        return headers, rows
+
+
+def context_values(project: Project, field_name: str) -> list[str]:
+    """The values of a context field in the prepared interactions, most common first."""
+    import csv
+    from collections import Counter
+
+    from airctx.errors import DataError
+
+    path = project.settings.prepared_csv("INTERACTIONS")
+    if not path.is_file():
+        raise DataError(
+            f"{path} does not exist, so the values of {field_name} are unknown; run "
+            "`airctx prep-data` or pass --values"
+        )
+    counts: Counter[str] = Counter()
+    with open(path, encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row.get(field_name):
+                counts[row[field_name]] += 1
+    if not counts:
+        raise DataError(f"{path} has no values in column {field_name}; pass --values")
+    return [value for value, _n in counts.most_common()]
+
+
+def compare(
+    project: Project, user_id: str, field_name: str, values: Sequence[str] | None,
+    context: Mapping[str, str], num_results: int = 10,
+) -> Comparison:
+    """Recommend once per value of ``field_name``, the rest of the context fixed."""
+    check_context(project, {field_name: "", **context})
+    if field_name in context:
+        raise ContextError(
+            f"--context {field_name}=... and --compare {field_name} contradict each "
+            "other; drop the --context for the compared field"
+        )
+    chosen = list(dict.fromkeys(values)) if values else context_values(project, field_name)
+    lists = {
+        value: [item for item, _score in recommend(
+            project, user_id, {**context, field_name: value}, num_results).items]
+        for value in chosen
+    }
+    return Comparison(user_id, field_name, lists)

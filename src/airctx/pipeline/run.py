@@ -50,7 +50,10 @@ def run_all(
     say("[2/5] import (schemas, dataset group, datasets, import jobs)")
     result.steps["import"] = import_data(project).as_dict()
     say("[3/5] train")
-    result.steps["train"] = train(project, retrain=retrain).as_dict()
+    trained = train(project, retrain=retrain)
+    if trained.training_hours is not None:
+        say(f"training took {trained.training_hours:.4f} training hours")
+    result.steps["train"] = trained.as_dict()
     say("[4/5] deploy")
     result.steps["deploy"] = deploy(project).as_dict()
     say("[5/5] sample recommendations")

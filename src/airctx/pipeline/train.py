@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 
 RECIPE_PREFIX = "arn:aws:personalize:::recipe/"
 CONTEXT_RECIPES = ("aws-user-personalization", "aws-user-personalization-v2")
+# Recipes Amazon Personalize has retired. The local engine still trains them (and
+# lists them), so on the aws backend they are refused whatever ListRecipes says.
+RETIRED_ON_AWS = frozenset({"aws-hrnn", "aws-hrnn-metadata", "aws-hrnn-coldstart"})
 
 
 @dataclass
@@ -104,6 +107,12 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
 def _check_recipe(project: Project) -> None:
     """Fail before any cost when the backend does not offer the configured recipe."""
     wanted = project.settings.solution.recipe
+    if project.settings.backend == "aws" and wanted in RETIRED_ON_AWS:
+        raise ConfigError(
+            f"solution.recipe {wanted!r} has been retired by Amazon Personalize and "
+            "cannot be trained on the aws backend (only the local engine still offers "
+            "it). Use its context-aware successors: " + " or ".join(CONTEXT_RECIPES)
+        )
     recipes = {r["name"] for r in project.paginate("ListRecipes", "recipes")}
     if wanted not in recipes:
         hint = ""

@@ -70,7 +70,10 @@ class Waiter:
                     "for it to become " + " or ".join(until)
                 )
             if status in FAILED or (status == "ACTIVE" and "DELETED" in until):
-                reason = (document or {}).get("failureReason")
+                # A failed campaign update keeps the campaign ACTIVE; its reason is
+                # on the update.
+                update = document.get("latestCampaignUpdate") or {}
+                reason = document.get("failureReason") or update.get("failureReason")
                 if status == "ACTIVE":
                     reason = reason or "the deletion was rejected"
                 raise ResourceFailed(arn, status, reason)

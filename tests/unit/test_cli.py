@@ -1,0 +1,255 @@
+"""CLI conventions: help with examples, exit codes, environment variables, output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from airctx.cli.main import cli
+from tests.unit.test_pipeline_steps import write_project
+
+COMMANDS = sorted(cli.commands)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_project(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    level = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(level)
+
+
+def invoke(
+    config: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> Result:
+    return CliRunner().invoke(
+        cli, ["--config", str(config), *args], env=env, input=input
+    )
+
+
+# -- help ---
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    command = cli.commands[name]
+    result = CliRunner().invoke(cli, [name, "--help"])
+
+    assert result.exit_code == 0
+    assert command.help and command.get_short_help_str().strip()
+    assert "Example:" in result.output and f"airctx {name}" in result.output
+    undocumented = [
+        p.name for p in command.params if isinstance(p, click.Option) and not p.help
+    ]
+    assert undocumented == []
+
+
+def test_the_command_list_includes_wait_and_the_pipeline_steps() -> None:
+    assert {
+        "prep-data",
+        "import",
+        "train",
+        "deploy",
+        "recommend",
+        "rank",
+        "track-event",
+        "wait",
+        "status",
+        "metrics",
+        "teardown",
+        "run",
+        "serve",
+    } <= set(COMMANDS)
+
+
+def test_top_level_help_documents_completion_exit_codes_and_environment() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+
+    assert "_AIRCTX_COMPLETE=bash_source airctx" in result.output
+    assert "Exit codes: 0 success, 1 failure" in result.output
+    assert "AIRCTX_OUTPUT" in result.output
+
+
+@pytest.mark.parametrize("name", [n for n in COMMANDS if n != "serve"])
+def test_every_command_that_prints_results_takes_output_and_quiet(name: str) -> None:
+    options = {p.name for p in cli.commands[name].params}
+    assert {"output_format", "quiet"} <= options
+
+
+# -- exit codes ---
+
+
+def test_exit_0_and_json_on_success(config: Path) -> None:
+    result = invoke(config, "status", "--output", "json")
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+
+
+def test_exit_1_with_an_error_line_naming_what_to_do(config: Path) -> None:
+    result = invoke(config, "recommend", "--user", "u1")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: campaign synth-campaign does not exist; run `airctx deploy` first\n"
+    )
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["recommend"], "Missing option '--user'"),
+        (["recommend", "--user", "u1", "--context", "Economy"], "is not KEY=VALUE"),
+        (["recommend", "--user", "u1", "--values", "a,b"], "--values needs --compare"),
+        (["--backend", "moon", "status"], "'moon' is not one of"),
+        (["status", "--output", "xml"], "'xml' is not one of"),
+    ],
+    ids=["missing-option", "bad-context", "values-alone", "bad-backend", "bad-format"],
+)
+def test_exit_2_on_usage_errors(config: Path, args: list[str], message: str) -> None:
+    result = invoke(config, *args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_an_unknown_context_key_is_refused_before_any_call(config: Path) -> None:
+    assert invoke(config, "create-schemas", "-q").exit_code == 0
+
+    result = invoke(config, "recommend", "--user", "u1", "--context", "SEAT=1A")
+
+    assert result.exit_code == 1
+    assert (
+        "'SEAT' is not a context field" in result.stderr
+        and "CABIN_TYPE" in result.stderr
+    )
+
+
+# -- environment ---
+
+
+def test_output_format_from_the_environment(config: Path) -> None:
+    result = invoke(config, "status", env={"AIRCTX_OUTPUT": "json"})
+
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_project_name_from_the_environment(config: Path) -> None:
+    result = invoke(
+        config, "create-schemas", "-o", "json", env={"AIRCTX_PROJECT": "elsewhere"}
+    )
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["datasetGroupArn"].endswith(
+        ":dataset-group/elsewhere"
+    )
+
+
+def test_a_bad_value_from_the_environment_is_a_usage_error(config: Path) -> None:
+    result = invoke(config, "status", env={"AIRCTX_BACKEND": "moon"})
+
+    assert result.exit_code == 2
+
+
+def test_command_options_from_the_environment(config: Path) -> None:
+    assert invoke(config, "create-schemas", "-q").exit_code == 0
+
+    result = invoke(
+        config, "teardown", "-o", "json", env={"AIRCTX_TEARDOWN_DRY_RUN": "1"}
+    )
+
+    assert result.exit_code == 0
+    planned = json.loads(result.stdout)
+    assert [p["type"] for p in planned][-1] == "dataset-group"
+    remaining = json.loads(invoke(config, "status", "-o", "json").stdout)
+    assert [r["type"] for r in remaining].count("dataset-group") == 1
+
+
+# -- progress, quiet, logging ---
+
+
+def test_progress_goes_to_stderr_and_quiet_drops_it(config: Path) -> None:
+    loud = invoke(config, "create-schemas", "-o", "json")
+    quiet = invoke(config, "create-schemas", "-o", "json", "--quiet")
+
+    assert "schema synth-interactions: created" in loud.stderr
+    assert quiet.stderr == ""
+    assert json.loads(quiet.stdout)["created"] == []
+
+
+def test_debug_turns_on_debug_logging(config: Path) -> None:
+    assert invoke(config, "--debug", "status").exit_code == 0
+    assert logging.getLogger().level == logging.DEBUG
+    assert invoke(config, "-v", "status").exit_code == 0
+    assert logging.getLogger().level == logging.INFO
+
+
+# -- teardown ---
+
+
+def test_teardown_asks_before_deleting(config: Path) -> None:
+    invoke(config, "create-schemas", "-q")
+
+    refused = invoke(config, "teardown", input="n\n")
+
+    assert refused.exit_code == 1 and "Aborted" in refused.stderr
+    assert "Delete 5 resource(s) of synth?" in refused.stderr
+    assert "dataset-group" in invoke(config, "status").stdout
+
+
+def test_teardown_yes_deletes_without_asking_and_again_finds_nothing(
+    config: Path,
+) -> None:
+    invoke(config, "create-schemas", "-q")
+
+    done = invoke(config, "teardown", "--yes", "-o", "json")
+    again = invoke(config, "teardown", "--yes", "-o", "json")
+
+    assert done.exit_code == 0, done.output
+    assert [d["type"] for d in json.loads(done.stdout)] == [
+        "dataset",
+        "dataset",
+        "schema",
+        "schema",
+        "dataset-group",
+    ]
+    assert json.loads(again.stdout) == []
+
+
+# -- aws backend setup ---
+
+
+@pytest.fixture
+def empty_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in list(os.environ):
+        if key.startswith("AWS_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_aws_backend_without_credentials_gives_setup_instructions(
+    config: Path, empty_aws_env: None
+) -> None:
+    result = invoke(config, "--backend", "aws", "status")
+
+    assert result.exit_code == 1
+    assert "no usable AWS credentials were found" in result.stderr
+    assert "aws configure" in result.stderr
+    assert "Traceback" not in result.output
