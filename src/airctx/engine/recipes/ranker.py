@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, sparse
+from scipy import sparse
 
 from airctx.engine.recipes import _common
 
@@ -265,6 +265,9 @@ def fit_softmax(
         return value, grad + l2 * w
 
     start = np.zeros(x.shape[1])
+    # Imported here: serving loads this module and must not pay for the optimiser.
+    from scipy import optimize
+
     result = optimize.minimize(
         loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 500}
     )
