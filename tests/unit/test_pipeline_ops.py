@@ -76,6 +76,8 @@ def test_metrics_are_the_newest_versions(shared: Harness) -> None:
     assert result["solutionVersionArn"] == trained.solution_version_arn
     assert result["metrics"] == trained.metrics
     assert "normalized_discounted_cumulative_gain_at_10" in result["metrics"]
+    # The local engine scores the popularity baseline on the same held-out users.
+    assert set(result["baseline"]) == set(result["metrics"])
 
 
 def test_teardown_deletes_in_dependency_order_and_is_repeatable(

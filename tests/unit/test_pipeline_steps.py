@@ -135,6 +135,7 @@ class Harness:
             self.clients.events,
         ):
             attach(client, self.engine)
+        self.clients.local_engine = self.engine
         self.reports: list[str] = []
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.clients.personalize.meta.events.register(

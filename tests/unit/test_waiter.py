@@ -84,6 +84,27 @@ def test_one_line_per_state_change_with_elapsed_time(
     ]
 
 
+def test_progress_changes_are_reported_with_the_state(
+    waiter: Waiter, lines: list[tuple[str, str, str, float]]
+) -> None:
+    describe = script(
+        {"status": "CREATE IN_PROGRESS"},
+        {"status": "CREATE IN_PROGRESS"},
+        {"status": "CREATE IN_PROGRESS"},
+        {"status": "ACTIVE"},
+    )
+    notes = iter(["HPO trial 1/3", "HPO trial 1/3", "HPO trial 3/3", "done"])
+
+    waiter.wait("solution_version", ARN, describe, timeout=600,
+                progress=lambda: next(notes))
+
+    assert [line[2] for line in lines] == [
+        "CREATE IN_PROGRESS (HPO trial 1/3)",
+        "CREATE IN_PROGRESS (HPO trial 3/3)",
+        "ACTIVE",
+    ]
+
+
 def test_polling_backs_off_to_the_maximum(waiter: Waiter, clock: FakeClock) -> None:
     describe = script(*[{"status": "CREATE IN_PROGRESS"}] * 6, {"status": "ACTIVE"})
 

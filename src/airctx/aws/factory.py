@@ -52,5 +52,6 @@ def clients_for(settings: Settings) -> Clients:
     engine = LocalEngine(settings.state_dir, region=settings.region)
     for client in (clients.personalize, clients.runtime, clients.events):
         attach(client, engine)
+    clients.local_engine = engine
     log.debug("local engine at %s", settings.state_dir)
     return clients

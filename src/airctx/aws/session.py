@@ -55,6 +55,9 @@ class Clients:
     config: Config
     endpoint_url: str | None = None
     extra_endpoint_url: str | None = None
+    # The embedded engine answering these clients on the local backend, else None;
+    # it adds what only a local run can show (training progress, baseline metrics).
+    local_engine: Any = None
     _extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property

@@ -439,6 +439,10 @@ def wait(app: App, output_format: str, quiet: bool) -> None:
 def metrics(app: App, output_format: str, quiet: bool) -> None:
     """Offline metrics of the newest solution version.
 
+    Computed as Personalize documents them (10% of users held out, scored on their
+    newest 10% of interactions). The local backend also shows the popularity
+    baseline scored on the same users; Amazon Personalize reports none (n/a).
+
     \b
     Example:
       airctx metrics --output json
@@ -447,8 +451,14 @@ def metrics(app: App, output_format: str, quiet: bool) -> None:
 
     _set_output(app, output_format, quiet)
     result = run(app.project())
-    rows = [(name, f"{value:.4f}") for name, value in sorted(result["metrics"].items())]
-    app.output.result(result, table=rows, headers=("metric", "value"))
+    baseline = result["baseline"] or {}
+    rows = [
+        (name, f"{value:.4f}", f"{baseline[name]:.4f}" if name in baseline else "n/a")
+        for name, value in sorted(result["metrics"].items())
+    ]
+    app.output.result(
+        result, table=rows, headers=("metric", "value", "popularity baseline")
+    )
 
 
 @cli.command()

@@ -95,6 +95,21 @@ class LocalEngine:
             self._last_recovery = now
             recover(self.store, self.runner, self.executor.fail)
 
+    def progress(self, arn: str) -> str | None:
+        """What a job is doing right now (e.g. the HPO trial), or None."""
+        resource = self.store.get(arn)
+        if resource is None:
+            return None
+        text = resource.body.get("_progress")
+        return str(text) if text else None
+
+    def baseline_metrics(self, version_arn: str) -> dict[str, float]:
+        """The popularity baseline scored on the same split as the version's metrics."""
+        resource = self.store.get(version_arn)
+        if resource is None:
+            return {}
+        return dict(resource.body.get("_baselineMetrics") or {})
+
     def close(self) -> None:
         self.store.close()
 

@@ -254,6 +254,7 @@ class Executor:
             if current is not None and current.status == "CREATE STOPPING":
                 raise JobStopped()
             log.info("%s %s %s", version.arn, stage, dict(figures))
+            self._note_progress(version.arn, _progress_text(stage, figures))
 
         started = time.time()
         if version.body.get("trainingMode") == "UPDATE":
@@ -353,6 +354,16 @@ class Executor:
         shutil.rmtree(model_dir, ignore_errors=True)
         staging.rename(model_dir)
 
+    def _note_progress(self, arn: str, text: str | None) -> None:
+        """Record what training is doing, for clients of this engine to show."""
+        if text is None:
+            return
+        with self.store.transaction() as db:
+            current = self.store.get(arn, db=db)
+            if current is not None:
+                body = dict(current.body, _progress=text)
+                self.store.update(db, arn, body=body)
+
     # -- delete --------------------------------------------------------------------
 
     def _delete(self, resource: Resource) -> None:
@@ -402,3 +413,18 @@ def _filtered(data: Any, event_type: str | None, threshold: float | None) -> Any
     return replace(
         data, interactions=filter_events(data.interactions, event_type, threshold)
     )
+
+
+def _progress_text(stage: str, figures: Any) -> str | None:
+    """One line a user can follow: the HPO trial and best score, or the stage."""
+    f = dict(figures)
+    if stage == "hpo_trial":
+        return (
+            f"HPO trial {int(f['trial'])}/{int(f['trials'])}: "
+            f"NDCG@10 {f['score']:.4f}, best {f['best']:.4f}"
+        )
+    if stage == "metrics":
+        return "scored on held-out users"
+    if stage == "fit":
+        return f"fitting the final model on {int(f.get('interactions', 0)):,} interactions"
+    return None

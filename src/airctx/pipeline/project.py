@@ -91,10 +91,12 @@ class Project:
                 operation, key, arn_field, arn
             )
             return document
+        engine = self.clients.local_engine
         return self.waiter.wait(
             kind, arn, lambda: self.describe(operation, key, arn_field, arn),
             timeout=self.settings.waits.timeout_for(kind), until=until,
             status_of=status_of,
+            progress=(lambda: engine.progress(arn)) if engine is not None else None,
         )
 
     def find(self, operation: str, key: str, name_key: str, name: str, **params: Any) -> Any:

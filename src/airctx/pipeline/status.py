@@ -65,6 +65,14 @@ def _row(kind: str, name: str, state: str, arn: str) -> dict[str, Any]:
 
 
 def metrics(project: Project) -> dict[str, Any]:
+    """The newest version's metrics and, on the local backend, the popularity
+    baseline scored on the same held-out users (Personalize does not report one)."""
     version = latest_version(project)
     answer = project.call("GetSolutionMetrics", version, solutionVersionArn=version)
-    return {"solutionVersionArn": version, "metrics": dict(answer["metrics"])}
+    engine = project.clients.local_engine
+    baseline = engine.baseline_metrics(version) if engine is not None else None
+    return {
+        "solutionVersionArn": version,
+        "metrics": dict(answer["metrics"]),
+        "baseline": baseline or None,
+    }

@@ -44,11 +44,14 @@ class Waiter:
         timeout: float,
         until: tuple[str, ...] = (ACTIVE,),
         status_of: Callable[[Mapping[str, Any]], str] | None = None,
+        progress: Callable[[], str | None] | None = None,
     ) -> Mapping[str, Any] | None:
         """Poll ``describe`` until the status is in ``until``.
 
         ``describe`` returns the resource document, or None once the resource no
         longer exists (which is the goal when ``until`` is ``("DELETED",)``).
+        ``progress``, where the backend can tell it, says what the job is doing; a
+        change of it is reported like a change of status.
         """
         start = self.clock()
         delay = self.poll_seconds
@@ -57,11 +60,13 @@ class Waiter:
             document = describe()
             status = "DELETED" if document is None else _status(document, status_of)
             elapsed = self.clock() - start
-            if status != last:
-                log.debug("%s %s is %s after %.1fs", kind, arn, status, elapsed)
+            doing = progress() if progress is not None and document is not None else None
+            shown = f"{status} ({doing})" if doing and status not in until else status
+            if shown != last:
+                log.debug("%s %s is %s after %.1fs", kind, arn, shown, elapsed)
                 if self.report is not None:
-                    self.report(kind, arn, status, elapsed)
-                last = status
+                    self.report(kind, arn, shown, elapsed)
+                last = shown
             if status in until:
                 return document
             if document is None:
