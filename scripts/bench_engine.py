@@ -84,37 +84,69 @@ def build(engine: LocalEngine, data: Path) -> dict[str, str]:
         if name == "CABIN_TYPE":
             field["categorical"] = True
         fields.append(field)
-    schema = {"type": "record", "name": "Interactions",
-              "namespace": "com.amazonaws.personalize.schema", "fields": fields,
-              "version": "1.0"}
+    schema = {
+        "type": "record",
+        "name": "Interactions",
+        "namespace": "com.amazonaws.personalize.schema",
+        "fields": fields,
+        "version": "1.0",
+    }
 
     def call(operation: str, **params: Any) -> dict[str, Any]:
         return engine.call("personalize", operation, params)
 
     group = call("CreateDatasetGroup", name="bench")["datasetGroupArn"]
     wait_active(engine, "DescribeDatasetGroup", "datasetGroup", datasetGroupArn=group)
-    schema_arn = call("CreateSchema", name="bench-interactions",
-                      schema=json.dumps(schema))["schemaArn"]
-    dataset = call("CreateDataset", name="bench-interactions", datasetGroupArn=group,
-                   datasetType="INTERACTIONS", schemaArn=schema_arn)["datasetArn"]
+    schema_arn = call(
+        "CreateSchema", name="bench-interactions", schema=json.dumps(schema)
+    )["schemaArn"]
+    dataset = call(
+        "CreateDataset",
+        name="bench-interactions",
+        datasetGroupArn=group,
+        datasetType="INTERACTIONS",
+        schemaArn=schema_arn,
+    )["datasetArn"]
     wait_active(engine, "DescribeDataset", "dataset", datasetArn=dataset)
-    job = call("CreateDatasetImportJob", jobName="bench-import", datasetArn=dataset,
-               dataSource={"dataLocation": data.resolve().as_uri()})
-    wait_active(engine, "DescribeDatasetImportJob", "datasetImportJob",
-                datasetImportJobArn=job["datasetImportJobArn"])
-    solution = call("CreateSolution", name="bench-solution", datasetGroupArn=group,
-                    recipeArn=RECIPE, eventType="RATING",
-                    performAutoTraining=False)["solutionArn"]
+    job = call(
+        "CreateDatasetImportJob",
+        jobName="bench-import",
+        datasetArn=dataset,
+        dataSource={"dataLocation": data.resolve().as_uri()},
+    )
+    wait_active(
+        engine,
+        "DescribeDatasetImportJob",
+        "datasetImportJob",
+        datasetImportJobArn=job["datasetImportJobArn"],
+    )
+    solution = call(
+        "CreateSolution",
+        name="bench-solution",
+        datasetGroupArn=group,
+        recipeArn=RECIPE,
+        eventType="RATING",
+        performAutoTraining=False,
+    )["solutionArn"]
     wait_active(engine, "DescribeSolution", "solution", solutionArn=solution)
     version = call("CreateSolutionVersion", solutionArn=solution)["solutionVersionArn"]
-    wait_active(engine, "DescribeSolutionVersion", "solutionVersion",
-                solutionVersionArn=version)
-    campaign = call("CreateCampaign", name="bench-campaign", solutionVersionArn=version,
-                    minProvisionedTPS=1)["campaignArn"]
+    wait_active(
+        engine, "DescribeSolutionVersion", "solutionVersion", solutionVersionArn=version
+    )
+    campaign = call(
+        "CreateCampaign",
+        name="bench-campaign",
+        solutionVersionArn=version,
+        minProvisionedTPS=1,
+    )["campaignArn"]
     wait_active(engine, "DescribeCampaign", "campaign", campaignArn=campaign)
     tracker = call("CreateEventTracker", name="bench-tracker", datasetGroupArn=group)
-    wait_active(engine, "DescribeEventTracker", "eventTracker",
-                eventTrackerArn=tracker["eventTrackerArn"])
+    wait_active(
+        engine,
+        "DescribeEventTracker",
+        "eventTracker",
+        eventTrackerArn=tracker["eventTrackerArn"],
+    )
     return {"campaignArn": campaign, "trackingId": tracker["trackingId"]}
 
 
@@ -123,8 +155,11 @@ def queries(data: Path, count: int, seed: int) -> list[dict[str, Any]]:
     users = pd.read_csv(data, usecols=["USER_ID"], dtype=str)["USER_ID"].unique()
     rng = random.Random(seed)
     return [
-        {"userId": str(rng.choice(users)), "numResults": 25,
-         "context": {"CABIN_TYPE": rng.choice(CABINS)}}
+        {
+            "userId": str(rng.choice(users)),
+            "numResults": 25,
+            "context": {"CABIN_TYPE": rng.choice(CABINS)},
+        }
         for _ in range(count)
     ]
 
@@ -162,12 +197,17 @@ def latency(engine: LocalEngine, campaign: str, qs: list[dict[str, Any]]) -> Non
     # One call each loads the model and warms botocore's caches.
     engine.call("personalize-runtime", "GetRecommendations", requests[0])
     runtime.get_recommendations(**requests[0])
-    direct = timed([
-        functools.partial(engine.call, "personalize-runtime", "GetRecommendations", r)
-        for r in requests
-    ])
-    through = timed([functools.partial(runtime.get_recommendations, **r)
-                     for r in requests])
+    direct = timed(
+        [
+            functools.partial(
+                engine.call, "personalize-runtime", "GetRecommendations", r
+            )
+            for r in requests
+        ]
+    )
+    through = timed(
+        [functools.partial(runtime.get_recommendations, **r) for r in requests]
+    )
     ratio = statistics.median(through) / statistics.median(direct)
     print(f"\nGetRecommendations, {len(requests)} queries, numResults 25")
     print(f"  engine.call (baseline)   {summary(direct)}")
@@ -175,21 +215,44 @@ def latency(engine: LocalEngine, campaign: str, qs: list[dict[str, Any]]) -> Non
     print(f"  boto3 / baseline (p50)   {ratio:.2f}x")
 
 
-def serve_throughput(state: Path, campaign: str, qs: list[dict[str, Any]],
-                     levels: list[int], per_level: int, seconds: float) -> None:
+def serve_throughput(
+    state: Path,
+    campaign: str,
+    qs: list[dict[str, Any]],
+    levels: list[int],
+    per_level: int,
+    seconds: float,
+) -> None:
     import boto3
     from botocore.config import Config
 
     config = state / "bench.yaml"
-    config.write_text(f"project: bench\nstate_dir: {state}\nregion: {REGION}\n",
-                      encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(SRC), os.environ.get("PYTHONPATH", "")]))
+    config.write_text(
+        f"project: bench\nstate_dir: {state}\nregion: {REGION}\n", encoding="utf-8"
+    )
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    )
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "airctx", "--config", str(config), "serve", "--port",
-         str(port), "--access-key-id", KEY, "--secret-access-key", SECRET],
-        env=env, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "airctx",
+            "--config",
+            str(config),
+            "serve",
+            "--port",
+            str(port),
+            "--access-key-id",
+            KEY,
+            "--secret-access-key",
+            SECRET,
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stderr is not None
@@ -198,25 +261,39 @@ def serve_throughput(state: Path, campaign: str, qs: list[dict[str, Any]],
             raise SystemExit(f"airctx serve did not start: {line}")
         url = f"http://127.0.0.1:{port}"
         session = boto3.session.Session(
-            aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION)
+            aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION
+        )
         pool_config = Config(retries={"max_attempts": 1}, max_pool_connections=4)
-        print(f"\nairctx serve (SigV4 on, own process), {per_level} requests per level "
-              f"or {seconds:.0f} s at most")
+        print(
+            f"\nairctx serve (SigV4 on, own process), {per_level} requests per level "
+            f"or {seconds:.0f} s at most"
+        )
         for clients in levels:
-            made = [session.client("personalize-runtime", endpoint_url=url,
-                                   config=pool_config) for _ in range(clients)]
+            made = [
+                session.client(
+                    "personalize-runtime", endpoint_url=url, config=pool_config
+                )
+                for _ in range(clients)
+            ]
             for client in made:  # connect and load the model before timing
                 client.get_recommendations(campaignArn=campaign, **qs[0])
             latencies, wall = _drive(made, campaign, qs, per_level, seconds)
-            print(f"  {clients:2d} client(s): {len(latencies) / wall:7.1f} req/s   "
-                  f"{summary(latencies)}")
+            print(
+                f"  {clients:2d} client(s): {len(latencies) / wall:7.1f} req/s   "
+                f"{summary(latencies)}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def _drive(clients: list[Any], campaign: str, qs: list[dict[str, Any]],
-           total: int, seconds: float) -> tuple[list[float], float]:
+def _drive(
+    clients: list[Any],
+    campaign: str,
+    qs: list[dict[str, Any]],
+    total: int,
+    seconds: float,
+) -> tuple[list[float], float]:
     """Spread ``total`` queries over the clients' threads; latencies and wall time."""
     counter = iter(range(total))
     lock = threading.Lock()
@@ -260,28 +337,46 @@ class _NoSyncStore(Store):
         return conn
 
 
-def events_throughput(engine: LocalEngine, tracking_id: str, users: list[str],
-                      items: list[str], total: int) -> None:
+def events_throughput(
+    engine: LocalEngine,
+    tracking_id: str,
+    users: list[str],
+    items: list[str],
+    total: int,
+) -> None:
     rng = random.Random(3)
     baseline = Runtime(_NoSyncStore(engine.root))
     print(f"\nPutEvents, about {total} events per run, straight into Runtime.PutEvents")
     for batch in (1, 10):
-        for label, runtime in (("synchronous=FULL", engine.runtime),
-                               ("synchronous=OFF ", baseline)):
+        for label, runtime in (
+            ("synchronous=FULL", engine.runtime),
+            ("synchronous=OFF ", baseline),
+        ):
             calls = []
             for n in range(max(1, total // batch)):
-                events = [{
-                    "eventType": "RATING", "itemId": rng.choice(items),
-                    "eventValue": 8.0, "sentAt": time.time(),
-                    "properties": json.dumps({"cabinType": rng.choice(CABINS)}),
-                } for _ in range(batch)]
-                params = {"trackingId": tracking_id, "userId": rng.choice(users),
-                          "sessionId": f"bench-{n}", "eventList": events}
+                events = [
+                    {
+                        "eventType": "RATING",
+                        "itemId": rng.choice(items),
+                        "eventValue": 8.0,
+                        "sentAt": time.time(),
+                        "properties": json.dumps({"cabinType": rng.choice(CABINS)}),
+                    }
+                    for _ in range(batch)
+                ]
+                params = {
+                    "trackingId": tracking_id,
+                    "userId": rng.choice(users),
+                    "sessionId": f"bench-{n}",
+                    "eventList": events,
+                }
                 calls.append(functools.partial(runtime.PutEvents, params))
             spent = sum(timed(calls))
             sent = len(calls) * batch
-            print(f"  batch {batch:2d}, {label}: {sent / spent:8.0f} events/s "
-                  f"({len(calls) / spent:6.0f} calls/s)")
+            print(
+                f"  batch {batch:2d}, {label}: {sent / spent:8.0f} events/s "
+                f"({len(calls) / spent:6.0f} calls/s)"
+            )
     baseline.store.close()
 
 
@@ -289,8 +384,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--queries", type=int, default=2000)
-    parser.add_argument("--clients", default="1,4",
-                        help="comma-separated client thread counts for serve")
+    parser.add_argument(
+        "--clients",
+        default="1,4",
+        help="comma-separated client thread counts for serve",
+    )
     parser.add_argument("--serve-requests", type=int, default=600)
     parser.add_argument("--serve-seconds", type=float, default=30.0)
     parser.add_argument("--events", type=int, default=400)
@@ -306,17 +404,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         arns = build(engine, args.data)
         with open(args.data, encoding="utf-8") as fh:
             rows = sum(1 for _ in fh) - 1
-        print(f"{args.data.name}: {rows} rows; import + training + deploy took "
-              f"{time.perf_counter() - started:.1f} s")
+        print(
+            f"{args.data.name}: {rows} rows; import + training + deploy took "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         qs = queries(args.data, args.queries, args.seed)
         latency(engine, arns["campaignArn"], qs)
         levels = [int(n) for n in args.clients.split(",") if n.strip()]
-        serve_throughput(state, arns["campaignArn"], qs, levels, args.serve_requests,
-                         args.serve_seconds)
+        serve_throughput(
+            state,
+            arns["campaignArn"],
+            qs,
+            levels,
+            args.serve_requests,
+            args.serve_seconds,
+        )
         frame = pd.read_csv(args.data, usecols=["USER_ID", "ITEM_ID"], dtype=str)
-        events_throughput(engine, arns["trackingId"],
-                          frame["USER_ID"].unique().tolist(),
-                          frame["ITEM_ID"].unique().tolist(), args.events)
+        events_throughput(
+            engine,
+            arns["trackingId"],
+            frame["USER_ID"].unique().tolist(),
+            frame["ITEM_ID"].unique().tolist(),
+            args.events,
+        )
         engine.close()
 
 

@@ -262,8 +262,9 @@ def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Setting
     if "data_dir" in o:
         data = replace(settings.data, data_dir=Path(o["data_dir"]).resolve())
         settings = replace(settings, data=data)
-    aws_changes = {k: o[k] for k in ("profile", "endpoint_url", "services_endpoint_url")
-                   if k in o}
+    aws_changes = {
+        k: o[k] for k in ("profile", "endpoint_url", "services_endpoint_url") if k in o
+    }
     if aws_changes:
         settings = replace(settings, aws=replace(settings.aws, **aws_changes))
     return settings

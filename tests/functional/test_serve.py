@@ -59,14 +59,16 @@ def airctx(config: Path, *args: str) -> list[str]:
 
 def child_env(tmp: Path) -> dict[str, str]:
     """The environment of the processes we start: keys given, no user AWS config."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "AIRCTX_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRCTX_"))}
     env.update(
         PYTHONPATH=os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")]),
-        AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_DEFAULT_REGION=REGION,
+        AWS_ACCESS_KEY_ID=KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET,
+        AWS_DEFAULT_REGION=REGION,
         AWS_CONFIG_FILE=str(tmp / "aws-config"),
         AWS_SHARED_CREDENTIALS_FILE=str(tmp / "aws-credentials"),
-        AWS_EC2_METADATA_DISABLED="true", AWS_PAGER="",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_PAGER="",
     )
     return env
 
@@ -94,16 +96,27 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("serve")
     config = tmp / "airctx.yaml"
     text = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
-    config.write_text(text.replace("state_dir: ../.airctx", "state_dir: state"),
-                      encoding="utf-8")
+    config.write_text(
+        text.replace("state_dir: ../.airctx", "state_dir: state"), encoding="utf-8"
+    )
     data = write_data(tmp / "data")
     with open_transport("inprocess", tmp / "state") as clients:
         arns = build_campaign(clients, data, PROJECT)
     port = free_port()
     process = subprocess.Popen(
-        airctx(config, "serve", "--port", str(port), "--access-key-id", KEY,
-               "--secret-access-key", SECRET),
-        env=child_env(tmp), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        airctx(
+            config,
+            "serve",
+            "--port",
+            str(port),
+            "--access-key-id",
+            KEY,
+            "--secret-access-key",
+            SECRET,
+        ),
+        env=child_env(tmp),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         text=True,
     )
     try:
@@ -123,7 +136,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 def aws(served: Served, *args: str, expect_ok: bool = True) -> Any:
     done = subprocess.run(
         [str(AWS_CLI), *args, "--endpoint-url", served.url, "--output", "json"],
-        env=child_env(served.config.parent), capture_output=True, text=True, timeout=60,
+        env=child_env(served.config.parent),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if not expect_ok:
         assert done.returncode != 0, done.stdout
@@ -134,7 +150,9 @@ def aws(served: Served, *args: str, expect_ok: bool = True) -> Any:
 
 def client(served: Served, service: str, secret: str = SECRET) -> Any:
     return boto3.session.Session(
-        aws_access_key_id=KEY, aws_secret_access_key=secret, region_name=REGION,
+        aws_access_key_id=KEY,
+        aws_secret_access_key=secret,
+        region_name=REGION,
     ).client(service, endpoint_url=served.url)
 
 
@@ -143,14 +161,30 @@ def test_aws_cli_lists_queries_and_gets_errors(served: Served) -> None:
     campaigns = aws(served, "personalize", "list-campaigns")["campaigns"]
     assert [c["name"] for c in campaigns] == [f"{PROJECT}-campaign"]
 
-    answer = aws(served, "personalize-runtime", "get-recommendations",
-                 "--campaign-arn", served.arns["campaignArn"], "--user-id", USER,
-                 "--num-results", "5", "--context", "CABIN_TYPE=Economy")
+    answer = aws(
+        served,
+        "personalize-runtime",
+        "get-recommendations",
+        "--campaign-arn",
+        served.arns["campaignArn"],
+        "--user-id",
+        USER,
+        "--num-results",
+        "5",
+        "--context",
+        "CABIN_TYPE=Economy",
+    )
     assert len(answer["itemList"]) == 5
 
     missing = served.arns["campaignArn"].replace("-campaign", "-nothing")
-    error = aws(served, "personalize", "describe-campaign", "--campaign-arn", missing,
-                expect_ok=False)
+    error = aws(
+        served,
+        "personalize",
+        "describe-campaign",
+        "--campaign-arn",
+        missing,
+        expect_ok=False,
+    )
     assert "ResourceNotFoundException" in error
     assert missing in error
 
@@ -158,9 +192,15 @@ def test_aws_cli_lists_queries_and_gets_errors(served: Served) -> None:
 def test_boto3_recommendations_follow_the_context(served: Served) -> None:
     runtime = client(served, "personalize-runtime")
     tops = [
-        [i["itemId"] for i in runtime.get_recommendations(
-            campaignArn=served.arns["campaignArn"], userId=USER, numResults=10,
-            context={"CABIN_TYPE": cabin})["itemList"]]
+        [
+            i["itemId"]
+            for i in runtime.get_recommendations(
+                campaignArn=served.arns["campaignArn"],
+                userId=USER,
+                numResults=10,
+                context={"CABIN_TYPE": cabin},
+            )["itemList"]
+        ]
         for cabin in ("Economy", "Business Class")
     ]
     assert tops[0] != tops[1]
@@ -168,9 +208,13 @@ def test_boto3_recommendations_follow_the_context(served: Served) -> None:
 
 def test_unsigned_request_is_refused(served: Served) -> None:
     request = urllib.request.Request(
-        served.url + "/", data=b"{}", method="POST",
-        headers={"X-Amz-Target": "AmazonPersonalize.ListCampaigns",
-                 "Content-Type": "application/x-amz-json-1.1"},
+        served.url + "/",
+        data=b"{}",
+        method="POST",
+        headers={
+            "X-Amz-Target": "AmazonPersonalize.ListCampaigns",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
     )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)
@@ -192,16 +236,33 @@ def test_cli_and_server_share_the_state(served: Served) -> None:
 
     def top() -> list[str]:
         answer = runtime.get_recommendations(
-            campaignArn=served.arns["campaignArn"], userId=USER, numResults=10,
-            context={"CABIN_TYPE": "Economy"})
+            campaignArn=served.arns["campaignArn"],
+            userId=USER,
+            numResults=10,
+            context={"CABIN_TYPE": "Economy"},
+        )
         return [i["itemId"] for i in answer["itemList"]]
 
     before = top()
     for item in before[-3:]:
-        result = CliRunner().invoke(cli, [
-            "--config", str(served.config), "track-event", "--user", USER,
-            "--item", item, "--value", "10", "--context", "CABIN_TYPE=Economy",
-            "--output", "json"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "--config",
+                str(served.config),
+                "track-event",
+                "--user",
+                USER,
+                "--item",
+                item,
+                "--value",
+                "10",
+                "--context",
+                "CABIN_TYPE=Economy",
+                "--output",
+                "json",
+            ],
+        )
         assert result.exit_code == 0, result.output
     assert top() != before
     assert served.process.poll() is None
@@ -212,7 +273,10 @@ def test_serve_refuses_open_address_without_keys(tmp_path: Path) -> None:
     config.write_text("project: p\nstate_dir: state\n", encoding="utf-8")
     done = subprocess.run(
         airctx(config, "serve", "--host", "0.0.0.0", "--port", str(free_port())),
-        env=child_env(tmp_path), capture_output=True, text=True, timeout=60,
+        env=child_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode != 0
     assert "0.0.0.0" in done.stderr
@@ -238,13 +302,18 @@ def test_terminate_stops_the_server_cleanly(tmp_path: Path) -> None:
     config.write_text("project: p\nstate_dir: state\n", encoding="utf-8")
     port = free_port()
     process = subprocess.Popen(
-        airctx(config, "serve", "--port", str(port)), env=child_env(tmp_path),
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        airctx(config, "serve", "--port", str(port)),
+        env=child_env(tmp_path),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     try:
         wait_for_line(process, "serving the local Personalize engine", 60)
         personalize = boto3.session.Session(
-            aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION,
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            region_name=REGION,
         ).client("personalize", endpoint_url=f"http://127.0.0.1:{port}")
         assert personalize.list_dataset_groups()["datasetGroups"] == []
         process.terminate()

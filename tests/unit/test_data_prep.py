@@ -317,7 +317,10 @@ def test_a_users_file_from_an_earlier_run_is_not_left_behind(tmp_path: Path) -> 
     assert (out / "users.csv").is_file()
     src = write(
         tmp_path / "in.csv",
-        ["USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_VALUE", "u1,i1,1428624000,Economy,7"],
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_VALUE",
+            "u1,i1,1428624000,Economy,7",
+        ],
     )
 
     report = run(src, out)

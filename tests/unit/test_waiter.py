@@ -95,8 +95,9 @@ def test_progress_changes_are_reported_with_the_state(
     )
     notes = iter(["HPO trial 1/3", "HPO trial 1/3", "HPO trial 3/3", "done"])
 
-    waiter.wait("solution_version", ARN, describe, timeout=600,
-                progress=lambda: next(notes))
+    waiter.wait(
+        "solution_version", ARN, describe, timeout=600, progress=lambda: next(notes)
+    )
 
     assert [line[2] for line in lines] == [
         "CREATE IN_PROGRESS (HPO trial 1/3)",

@@ -69,8 +69,12 @@ class App:
                 max_poll_seconds=settings.waits.max_poll_seconds,
                 report=self.output.state,
             )
-            self._project = Project(settings, clients_for(settings),
-                                    report=self.output.progress, waiter=waiter)
+            self._project = Project(
+                settings,
+                clients_for(settings),
+                report=self.output.progress,
+                waiter=waiter,
+            )
         self._project.wait = wait
         return self._project
 
@@ -81,19 +85,28 @@ pass_app = click.make_pass_decorator(App)
 def output_options(func: F) -> F:
     """``--output`` and ``--quiet``, shared by every command that prints results."""
     func = click.option(
-        "--quiet", "-q", is_flag=True, envvar="AIRCTX_QUIET",
+        "--quiet",
+        "-q",
+        is_flag=True,
+        envvar="AIRCTX_QUIET",
         help="No progress lines on stderr; results only.",
     )(func)
     return click.option(
-        "--output", "-o", "output_format", type=click.Choice(["table", "json"]),
-        default="table", envvar="AIRCTX_OUTPUT", show_default=True,
+        "--output",
+        "-o",
+        "output_format",
+        type=click.Choice(["table", "json"]),
+        default="table",
+        envvar="AIRCTX_OUTPUT",
+        show_default=True,
         help="Result format on stdout.",
     )(func)
 
 
 def wait_option(func: F) -> F:
     return click.option(
-        "--no-wait", is_flag=True,
+        "--no-wait",
+        is_flag=True,
         help="Return as soon as the work is started instead of waiting for it.",
     )(func)
 
@@ -116,31 +129,64 @@ def parse_context(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-@click.group(cls=AirctxGroup, context_settings={"auto_envvar_prefix": "AIRCTX",
-                                               "help_option_names": ["-h", "--help"]})
-@click.option("--config", "-c", type=click.Path(dir_okay=False), envvar="AIRCTX_CONFIG",
-              help="Configuration file (default: ./config/airctx.yaml).")
-@click.option("--backend", type=click.Choice(["local", "aws"]),
-              help="local: the embedded engine (default); aws: Amazon Personalize.")
+@click.group(
+    cls=AirctxGroup,
+    context_settings={
+        "auto_envvar_prefix": "AIRCTX",
+        "help_option_names": ["-h", "--help"],
+    },
+)
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    envvar="AIRCTX_CONFIG",
+    help="Configuration file (default: ./config/airctx.yaml).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "aws"]),
+    help="local: the embedded engine (default); aws: Amazon Personalize.",
+)
 @click.option("--region", help="AWS region (also for the local engine's ARNs).")
 @click.option("--profile", help="AWS profile for the aws backend.")
-@click.option("--endpoint-url", help="Personalize endpoint, e.g. an `airctx serve` URL.")
-@click.option("--services-endpoint-url",
-              envvar=["AIRCTX_AWS_SERVICES_ENDPOINT_URL", "AIRCTX_SERVICES_ENDPOINT_URL"],
-              help="S3/IAM/STS endpoint for the aws backend (e.g. a moto server).")
-@click.option("--state-dir", type=click.Path(file_okay=False),
-              help="Where the local engine keeps its state.")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Where the input data lives (the Skytrax folder).")
+@click.option(
+    "--endpoint-url", help="Personalize endpoint, e.g. an `airctx serve` URL."
+)
+@click.option(
+    "--services-endpoint-url",
+    envvar=["AIRCTX_AWS_SERVICES_ENDPOINT_URL", "AIRCTX_SERVICES_ENDPOINT_URL"],
+    help="S3/IAM/STS endpoint for the aws backend (e.g. a moto server).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    help="Where the local engine keeps its state.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Where the input data lives (the Skytrax folder).",
+)
 @click.option("--project", help="Project name: the dataset group and name prefix.")
 @click.option("-v", "--verbose", count=True, help="-v for INFO logs, -vv for DEBUG.")
 @click.option("--debug", is_flag=True, help="DEBUG logging to stderr (same as -vv).")
 @click.version_option(__version__, prog_name="airctx")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, backend: str | None, region: str | None,
-        profile: str | None, endpoint_url: str | None,
-        services_endpoint_url: str | None, state_dir: str | None,
-        data_dir: str | None, project: str | None, verbose: int, debug: bool) -> None:
+def cli(
+    ctx: click.Context,
+    config: str | None,
+    backend: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    services_endpoint_url: str | None,
+    state_dir: str | None,
+    data_dir: str | None,
+    project: str | None,
+    verbose: int,
+    debug: bool,
+) -> None:
     """Context-aware recommendations on Amazon Personalize.
 
     The local backend (the default) runs an embedded Personalize engine, so the
@@ -160,27 +206,48 @@ def cli(ctx: click.Context, config: str | None, backend: str | None, region: str
       airctx run
       airctx recommend --user JDowns --context "CABIN_TYPE=First Class"
     """
-    level = logging.DEBUG if debug or verbose >= 2 else (
-        logging.INFO if verbose == 1 else logging.WARNING)
+    level = (
+        logging.DEBUG
+        if debug or verbose >= 2
+        else (logging.INFO if verbose == 1 else logging.WARNING)
+    )
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     # basicConfig leaves an already configured root alone; the level is set anyway.
     logging.getLogger().setLevel(level)
-    overrides = {"backend": backend, "region": region, "profile": profile,
-                 "endpoint_url": endpoint_url,
-                 "services_endpoint_url": services_endpoint_url, "state_dir": state_dir,
-                 "data_dir": data_dir, "project": project}
+    overrides = {
+        "backend": backend,
+        "region": region,
+        "profile": profile,
+        "endpoint_url": endpoint_url,
+        "services_endpoint_url": services_endpoint_url,
+        "state_dir": state_dir,
+        "data_dir": data_dir,
+        "project": project,
+    }
     ctx.obj = App(config, overrides)
 
 
 @cli.command("prep-data")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help="Input CSV (default: data.input from the configuration).")
-@click.option("--input-format", type=click.Choice(["auto", "skytrax", "personalize"]),
-              help="Raw Skytrax airline.csv or Personalize-format interactions.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="Input CSV (default: data.input from the configuration).",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(["auto", "skytrax", "personalize"]),
+    help="Raw Skytrax airline.csv or Personalize-format interactions.",
+)
 @output_options
 @pass_app
-def prep_data(app: App, input_path: str | None, input_format: str | None,
-              output_format: str, quiet: bool) -> None:
+def prep_data(
+    app: App,
+    input_path: str | None,
+    input_format: str | None,
+    output_format: str,
+    quiet: bool,
+) -> None:
     """Turn the input CSV into Personalize interactions and users CSVs.
 
     \b
@@ -190,8 +257,12 @@ def prep_data(app: App, input_path: str | None, input_format: str | None,
     from airctx.pipeline.prep import prep_data as run_prep
 
     _set_output(app, output_format, quiet)
-    report = run_prep(app.settings(), Path(input_path) if input_path else None,
-                      input_format, progress=app.output.progress)
+    report = run_prep(
+        app.settings(),
+        Path(input_path) if input_path else None,
+        input_format,
+        progress=app.output.progress,
+    )
     app.output.result(report.as_dict())
 
 
@@ -233,12 +304,19 @@ def create_schemas(app: App, output_format: str, quiet: bool) -> None:
 
 
 @cli.command("import")
-@click.option("--mode", type=click.Choice(["FULL", "INCREMENTAL"]), default="FULL",
-              show_default=True, help="FULL replaces the dataset's data; INCREMENTAL adds.")
+@click.option(
+    "--mode",
+    type=click.Choice(["FULL", "INCREMENTAL"]),
+    default="FULL",
+    show_default=True,
+    help="FULL replaces the dataset's data; INCREMENTAL adds.",
+)
 @wait_option
 @output_options
 @pass_app
-def import_(app: App, mode: str, no_wait: bool, output_format: str, quiet: bool) -> None:
+def import_(
+    app: App, mode: str, no_wait: bool, output_format: str, quiet: bool
+) -> None:
     """Validate the prepared CSVs and import them into Personalize datasets.
 
     \b
@@ -252,11 +330,15 @@ def import_(app: App, mode: str, no_wait: bool, output_format: str, quiet: bool)
 
 
 @cli.command()
-@click.option("--retrain", is_flag=True, help="Train a new version even if data is unchanged.")
+@click.option(
+    "--retrain", is_flag=True, help="Train a new version even if data is unchanged."
+)
 @wait_option
 @output_options
 @pass_app
-def train(app: App, retrain: bool, no_wait: bool, output_format: str, quiet: bool) -> None:
+def train(
+    app: App, retrain: bool, no_wait: bool, output_format: str, quiet: bool
+) -> None:
     """Train the solution (with HPO when configured) and print its metrics.
 
     \b
@@ -277,7 +359,7 @@ def train(app: App, retrain: bool, no_wait: bool, output_format: str, quiet: boo
 @output_options
 @pass_app
 def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
-    """Create or update the campaign on the newest solution version, and the event tracker.
+    """Create or update the campaign on the newest version, and the event tracker.
 
     \b
     Example:
@@ -288,28 +370,53 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
     _set_output(app, output_format, quiet)
     result = run(app.project(wait=not no_wait))
     app.output.progress(
-        f"campaign bills minProvisionedTPS={result.min_provisioned_tps} per hour on AWS "
-        "while it exists; `airctx teardown` removes it"
+        f"campaign bills minProvisionedTPS={result.min_provisioned_tps} per hour on "
+        "AWS while it exists; `airctx teardown` removes it"
     )
     app.output.result(result.as_dict())
 
 
 @cli.command()
 @click.option("--user", "user_id", required=True, help="The user to recommend for.")
-@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
-              help="Context of the request; repeatable.")
-@click.option("--num-results", "-n", type=click.IntRange(1, 500), default=10,
-              show_default=True, help="How many items to return.")
-@click.option("--compare", "compare_field", metavar="FIELD",
-              help="Show the top N for every value of this context field side by side.")
-@click.option("--values", metavar="V1,V2,...",
-              help="With --compare: the values to compare (default: those in the "
-              "prepared interactions, most common first).")
+@click.option(
+    "--context",
+    "context",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Context of the request; repeatable.",
+)
+@click.option(
+    "--num-results",
+    "-n",
+    type=click.IntRange(1, 500),
+    default=10,
+    show_default=True,
+    help="How many items to return.",
+)
+@click.option(
+    "--compare",
+    "compare_field",
+    metavar="FIELD",
+    help="Show the top N for every value of this context field side by side.",
+)
+@click.option(
+    "--values",
+    metavar="V1,V2,...",
+    help="With --compare: the values to compare (default: those in the "
+    "prepared interactions, most common first).",
+)
 @output_options
 @pass_app
-def recommend(app: App, user_id: str, context: tuple[str, ...], num_results: int,
-              compare_field: str | None, values: str | None, output_format: str,
-              quiet: bool) -> None:
+def recommend(
+    app: App,
+    user_id: str,
+    context: tuple[str, ...],
+    num_results: int,
+    compare_field: str | None,
+    values: str | None,
+    output_format: str,
+    quiet: bool,
+) -> None:
     """Top items for a user in a context.
 
     With --compare, one column per value of a context field; the first column is
@@ -328,25 +435,44 @@ def recommend(app: App, user_id: str, context: tuple[str, ...], num_results: int
         raise click.UsageError("--values needs --compare FIELD")
     if compare_field:
         chosen = [v.strip() for v in values.split(",") if v.strip()] if values else None
-        compared = compare(app.project(), user_id, compare_field, chosen,
-                           parse_context(context), num_results)
+        compared = compare(
+            app.project(),
+            user_id,
+            compare_field,
+            chosen,
+            parse_context(context),
+            num_results,
+        )
         headers, columns = compared.table()
         app.output.result(compared.as_dict(), table=columns, headers=headers)
         return
     result = run(app.project(), user_id, parse_context(context), num_results)
-    rows = [(n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)]
+    rows = [
+        (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
+    ]
     app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
 
 
 @cli.command()
 @click.option("--user", "user_id", required=True, help="The user to rank for.")
 @click.option("--items", required=True, help="Comma-separated item ids to reorder.")
-@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
-              help="Context of the request; repeatable.")
+@click.option(
+    "--context",
+    "context",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Context of the request; repeatable.",
+)
 @output_options
 @pass_app
-def rank(app: App, user_id: str, items: str, context: tuple[str, ...],
-         output_format: str, quiet: bool) -> None:
+def rank(
+    app: App,
+    user_id: str,
+    items: str,
+    context: tuple[str, ...],
+    output_format: str,
+    quiet: bool,
+) -> None:
     """Reorder a list of items for a user (needs an aws-personalized-ranking campaign).
 
     \b
@@ -358,40 +484,69 @@ def rank(app: App, user_id: str, items: str, context: tuple[str, ...],
     _set_output(app, output_format, quiet)
     item_list = [i.strip() for i in items.split(",") if i.strip()]
     result = run(app.project(), user_id, item_list, parse_context(context))
-    rows = [(n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)]
+    rows = [
+        (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
+    ]
     app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
 
 
 @cli.command("track-event")
 @click.option("--user", "user_id", required=True, help="Who the event is about.")
 @click.option("--item", "item_id", required=True, help="The item interacted with.")
-@click.option("--event-type", default="RATING", show_default=True,
-              help="The event type (the solution trains on solution.event_type).")
+@click.option(
+    "--event-type",
+    default="RATING",
+    show_default=True,
+    help="The event type (the solution trains on solution.event_type).",
+)
 @click.option("--value", type=float, help="The event value, e.g. a rating.")
-@click.option("--context", "context", multiple=True, metavar="KEY=VALUE",
-              help="Context of the event; repeatable.")
+@click.option(
+    "--context",
+    "context",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Context of the event; repeatable.",
+)
 @click.option("--session", "session_id", help="Session id (default: a new one).")
 @output_options
 @pass_app
-def track_event(app: App, user_id: str, item_id: str, event_type: str, value: float | None,
-                context: tuple[str, ...], session_id: str | None, output_format: str,
-                quiet: bool) -> None:
+def track_event(
+    app: App,
+    user_id: str,
+    item_id: str,
+    event_type: str,
+    value: float | None,
+    context: tuple[str, ...],
+    session_id: str | None,
+    output_format: str,
+    quiet: bool,
+) -> None:
     """Record an event with its context through the event tracker.
 
     \b
     Example:
-      airctx track-event --user JDowns --item emirates --value 9 --context CABIN_TYPE=Economy
+      airctx track-event --user JDowns --item emirates --value 9 \\
+          --context CABIN_TYPE=Economy
     """
     from airctx.pipeline.query import track_event as run
 
     _set_output(app, output_format, quiet)
-    result = run(app.project(), user_id, item_id, event_type, value,
-                 parse_context(context), session_id)
+    result = run(
+        app.project(),
+        user_id,
+        item_id,
+        event_type,
+        value,
+        parse_context(context),
+        session_id,
+    )
     app.output.result(result, text=f"recorded {event_type} of {item_id} by {user_id}")
 
 
 @cli.command()
-@click.option("--retrain", is_flag=True, help="Train a new version even if data is unchanged.")
+@click.option(
+    "--retrain", is_flag=True, help="Train a new version even if data is unchanged."
+)
 @output_options
 @pass_app
 def run(app: App, retrain: bool, output_format: str, quiet: bool) -> None:
@@ -406,8 +561,9 @@ def run(app: App, retrain: bool, output_format: str, quiet: bool) -> None:
     from airctx.pipeline.run import run_all
 
     _set_output(app, output_format, quiet)
-    result = run_all(app.settings(), app.project(), retrain=retrain,
-                     progress=app.output.progress)
+    result = run_all(
+        app.settings(), app.project(), retrain=retrain, progress=app.output.progress
+    )
     app.output.result(result.as_dict(), text=result.summary())
 
 
@@ -429,8 +585,12 @@ def wait(app: App, output_format: str, quiet: bool) -> None:
     _set_output(app, output_format, quiet)
     done = wait_pending(app.project())
     table = [(r["type"], r["name"], r["status"]) for r in done]
-    app.output.result(done, table=table or None, headers=("type", "name", "status"),
-                      text="nothing pending")
+    app.output.result(
+        done,
+        table=table or None,
+        headers=("type", "name", "status"),
+        text="nothing pending",
+    )
 
 
 @cli.command()
@@ -476,15 +636,21 @@ def status(app: App, output_format: str, quiet: bool) -> None:
     _set_output(app, output_format, quiet)
     rows = run(app.project())
     table = [(r["type"], r["name"], r["status"], r.get("cost", "")) for r in rows]
-    app.output.result(rows, table=table, headers=("type", "name", "status", "idle cost"))
+    app.output.result(
+        rows, table=table, headers=("type", "name", "status", "idle cost")
+    )
 
 
 @cli.command()
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--dry-run", is_flag=True, help="Show what would be deleted, delete nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be deleted, delete nothing."
+)
 @output_options
 @pass_app
-def teardown(app: App, yes: bool, dry_run: bool, output_format: str, quiet: bool) -> None:
+def teardown(
+    app: App, yes: bool, dry_run: bool, output_format: str, quiet: bool
+) -> None:
     """Delete every resource of the project in dependency order.
 
     \b
@@ -492,33 +658,57 @@ def teardown(app: App, yes: bool, dry_run: bool, output_format: str, quiet: bool
       airctx teardown --dry-run
       airctx teardown --yes
     """
-    from airctx.pipeline.teardown import plan, teardown as run
+    from airctx.pipeline.teardown import plan
+    from airctx.pipeline.teardown import teardown as run
 
     _set_output(app, output_format, quiet)
     project = app.project()
     steps = plan(project)
     if dry_run or not steps:
-        app.output.result([s.as_dict() for s in steps],
-                          table=[(s.type, s.arn) for s in steps], headers=("type", "arn"))
+        app.output.result(
+            [s.as_dict() for s in steps],
+            table=[(s.type, s.arn) for s in steps],
+            headers=("type", "arn"),
+        )
         return
     if not yes:
-        click.confirm(f"Delete {len(steps)} resource(s) of {app.settings().project}?",
-                      abort=True, err=True)
+        click.confirm(
+            f"Delete {len(steps)} resource(s) of {app.settings().project}?",
+            abort=True,
+            err=True,
+        )
     done = run(project, steps)
-    app.output.result([s.as_dict() for s in done],
-                      table=[(s.type, s.arn) for s in done], headers=("deleted", "arn"))
+    app.output.result(
+        [s.as_dict() for s in done],
+        table=[(s.type, s.arn) for s in done],
+        headers=("deleted", "arn"),
+    )
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; anything but loopback needs access keys.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8642, show_default=True,
-              help="Port to listen on (0 picks a free one).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback needs access keys.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8642,
+    show_default=True,
+    help="Port to listen on (0 picks a free one).",
+)
 @click.option("--access-key-id", help="Access key id clients must sign with.")
 @click.option("--secret-access-key", help="Its secret key.")
 @pass_app
-def serve(app: App, host: str, port: int, access_key_id: str | None,
-          secret_access_key: str | None) -> None:
+def serve(
+    app: App,
+    host: str,
+    port: int,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+) -> None:
     """Serve the local engine over HTTP for any AWS SDK or the AWS CLI.
 
     With access keys every request must carry a valid SigV4 signature; without
@@ -534,18 +724,26 @@ def serve(app: App, host: str, port: int, access_key_id: str | None,
 
     if bool(access_key_id) != bool(secret_access_key):
         raise click.UsageError(
-            "give both --access-key-id and --secret-access-key, or neither")
+            "give both --access-key-id and --secret-access-key, or neither"
+        )
     settings = app.settings()
-    credentials = ({access_key_id: secret_access_key}
-                   if access_key_id and secret_access_key else None)
+    credentials = (
+        {access_key_id: secret_access_key}
+        if access_key_id and secret_access_key
+        else None
+    )
     engine = LocalEngine(settings.state_dir, region=settings.region)
     try:
-        server = make_server(engine, host, port, credentials=credentials,
-                             region=settings.region)
+        server = make_server(
+            engine, host, port, credentials=credentials, region=settings.region
+        )
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
-    click.echo(f"serving the local Personalize engine at {server.endpoint_url} "
-               f"(state: {settings.state_dir}); Ctrl-C stops", err=True)
+    click.echo(
+        f"serving the local Personalize engine at {server.endpoint_url} "
+        f"(state: {settings.state_dir}); Ctrl-C stops",
+        err=True,
+    )
     # A service manager stops with SIGTERM: leave as cleanly as after Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -30,12 +30,19 @@ class Output:
     def state(self, kind: str, arn: str, status: str, elapsed: float) -> None:
         self.progress(f"  {elapsed:7.1f}s  {kind.replace('_', ' ')} {status}: {arn}")
 
-    def result(self, data: Any, table: Sequence[Sequence[Any]] | None = None,
-               headers: Sequence[str] | None = None, text: str | None = None) -> None:
+    def result(
+        self,
+        data: Any,
+        table: Sequence[Sequence[Any]] | None = None,
+        headers: Sequence[str] | None = None,
+        text: str | None = None,
+    ) -> None:
         """Print a result: JSON when asked, else the table or text given."""
         stream = self.out or sys.stdout
         if self.format == "json":
-            click.echo(json.dumps(data, indent=2, default=str, sort_keys=False), file=stream)
+            click.echo(
+                json.dumps(data, indent=2, default=str, sort_keys=False), file=stream
+            )
         elif table is not None:
             click.echo(render_table(table, headers or ()), file=stream)
         elif text is not None:
@@ -50,14 +57,18 @@ def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     widths = [len(h) for h in head] or [0] * (len(cells[0]) if cells else 0)
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)] + [
-            len(c) for c in row[len(widths):]
+            len(c) for c in row[len(widths) :]
         ]
     lines = []
     if head:
-        lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)).rstrip())
+        lines.append(
+            "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=False)).rstrip()
+        )
         lines.append("  ".join("-" * w for w in widths))
     for row in cells:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+        lines.append(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        )
     return "\n".join(lines)
 
 

@@ -426,5 +426,7 @@ def _progress_text(stage: str, figures: Any) -> str | None:
     if stage == "metrics":
         return "scored on held-out users"
     if stage == "fit":
-        return f"fitting the final model on {int(f.get('interactions', 0)):,} interactions"
+        return (
+            f"fitting the final model on {int(f.get('interactions', 0)):,} interactions"
+        )
     return None

@@ -51,8 +51,11 @@ def deploy(project: Project) -> DeployResult:
     found = project.find("ListCampaigns", "campaigns", "name", name)
     changed = False
     if found is None:
-        params: dict[str, Any] = {"name": name, "solutionVersionArn": version,
-                                  "minProvisionedTPS": tps}
+        params: dict[str, Any] = {
+            "name": name,
+            "solutionVersionArn": version,
+            "minProvisionedTPS": tps,
+        }
         if config:
             params["campaignConfig"] = config
         arn = str(project.call("CreateCampaign", name, **params)["campaignArn"])
@@ -65,15 +68,24 @@ def deploy(project: Project) -> DeployResult:
             current["solutionVersionArn"] != version
             or current["minProvisionedTPS"] != tps
         ):
-            params = {"campaignArn": arn, "solutionVersionArn": version,
-                      "minProvisionedTPS": tps}
+            params = {
+                "campaignArn": arn,
+                "solutionVersionArn": version,
+                "minProvisionedTPS": tps,
+            }
             if config:
                 params["campaignConfig"] = config
             project.call("UpdateCampaign", arn, **params)
             project.report(f"campaign {name}: updating to {version}")
             changed = True
-    project.wait_for("campaign", arn, "DescribeCampaign", "campaign", "campaignArn",
-                     status_of=campaign_status)
+    project.wait_for(
+        "campaign",
+        arn,
+        "DescribeCampaign",
+        "campaign",
+        "campaignArn",
+        status_of=campaign_status,
+    )
     tracker_arn, tracking_id = ensure_event_tracker(project)
     return DeployResult(arn, version, tps, tracker_arn, tracking_id, changed)
 
@@ -88,20 +100,26 @@ def campaign_status(document: Any) -> str:
 
 def ensure_event_tracker(project: Project) -> tuple[str, str]:
     group = project.dataset_group_arn()
-    trackers = list(project.paginate("ListEventTrackers", "eventTrackers",
-                                     datasetGroupArn=group))
+    trackers = list(
+        project.paginate("ListEventTrackers", "eventTrackers", datasetGroupArn=group)
+    )
     if trackers:
         arn = str(trackers[0]["eventTrackerArn"])
     else:
         name = project.settings.event_tracker_name
-        arn = str(project.call("CreateEventTracker", name, name=name,
-                               datasetGroupArn=group)["eventTrackerArn"])
+        arn = str(
+            project.call("CreateEventTracker", name, name=name, datasetGroupArn=group)[
+                "eventTrackerArn"
+            ]
+        )
         project.report(f"event tracker {name}: created {arn}")
-    document = project.wait_for("event_tracker", arn, "DescribeEventTracker",
-                                "eventTracker", "eventTrackerArn")
+    document = project.wait_for(
+        "event_tracker", arn, "DescribeEventTracker", "eventTracker", "eventTrackerArn"
+    )
     if document is None:
-        document = project.call("DescribeEventTracker", arn,
-                                eventTrackerArn=arn)["eventTracker"]
+        document = project.call("DescribeEventTracker", arn, eventTrackerArn=arn)[
+            "eventTracker"
+        ]
     return arn, str(document["trackingId"])
 
 
@@ -111,5 +129,7 @@ def campaign_arn(project: Project) -> str:
     name = project.settings.campaign_name
     found = project.find("ListCampaigns", "campaigns", "name", name)
     if found is None:
-        raise ResourceError(f"campaign {name} does not exist; run `airctx deploy` first")
+        raise ResourceError(
+            f"campaign {name} does not exist; run `airctx deploy` first"
+        )
     return str(found["campaignArn"])

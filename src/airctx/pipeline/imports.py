@@ -29,8 +29,11 @@ class ImportResult:
     validation: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"importJobs": self.jobs, "unchanged": self.skipped,
-                "validation": self.validation}
+        return {
+            "importJobs": self.jobs,
+            "unchanged": self.skipped,
+            "validation": self.validation,
+        }
 
 
 def prepared_files(project: Project) -> dict[str, Path]:
@@ -49,7 +52,8 @@ def validate(project: Project) -> ValidationReport:
     settings = project.settings
     files = prepared_files(project)
     return validate_files(
-        files, {k: settings.datasets[k] for k in files},
+        files,
+        {k: settings.datasets[k] for k in files},
         event_type=settings.solution.event_type,
         event_value_threshold=settings.solution.event_value_threshold,
     )
@@ -69,8 +73,13 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
     for kind, path in prepared_files(project).items():
         dataset_arn = provisioned.datasets[kind]
         name = _job_name(project.settings.project, kind, path)
-        existing = project.find("ListDatasetImportJobs", "datasetImportJobs", "jobName",
-                                name, datasetArn=dataset_arn)
+        existing = project.find(
+            "ListDatasetImportJobs",
+            "datasetImportJobs",
+            "jobName",
+            name,
+            datasetArn=dataset_arn,
+        )
         if existing is not None and existing["status"] == "ACTIVE":
             project.report(f"import {kind}: {path.name} already imported ({name})")
             result.skipped.append(kind)
@@ -81,23 +90,34 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
         elif existing is not None:
             raise ResourceError(
                 f"import job {name} for {path} failed earlier: "
-                f"{existing.get('failureReason', 'no reason given')}. Fix the data and run "
-                "`airctx prep-data` again (a changed file gets a new import job)"
+                f"{existing.get('failureReason', 'no reason given')}. Fix the data "
+                "and run `airctx prep-data` again (a changed file gets a new import "
+                "job)"
             )
         else:
             location, role = _stage(project, kind, path)
             params: dict[str, Any] = {
-                "jobName": name, "datasetArn": dataset_arn,
-                "dataSource": {"dataLocation": location}, "importMode": mode,
+                "jobName": name,
+                "datasetArn": dataset_arn,
+                "dataSource": {"dataLocation": location},
+                "importMode": mode,
             }
             if role:
                 params["roleArn"] = role
-            arn = str(project.call("CreateDatasetImportJob", name, **params)
-                      ["datasetImportJobArn"])
+            arn = str(
+                project.call("CreateDatasetImportJob", name, **params)[
+                    "datasetImportJobArn"
+                ]
+            )
             project.report(f"import {kind}: started {arn}")
         result.jobs[kind] = arn
-        project.wait_for("dataset_import_job", arn, "DescribeDatasetImportJob",
-                         "datasetImportJob", "datasetImportJobArn")
+        project.wait_for(
+            "dataset_import_job",
+            arn,
+            "DescribeDatasetImportJob",
+            "datasetImportJob",
+            "datasetImportJobArn",
+        )
     return result
 
 
@@ -126,15 +146,25 @@ def _stage(project: Project, kind: str, path: Path) -> tuple[str, str | None]:
             "the configuration (and aws.create_bucket: true to let airctx create it)"
         )
     account = check_credentials(project.clients)
-    ensure_bucket(project.clients.s3, aws.bucket, region=settings.region,
-                  create=aws.create_bucket, account_id=account, prefix=aws.prefix)
+    ensure_bucket(
+        project.clients.s3,
+        aws.bucket,
+        region=settings.region,
+        create=aws.create_bucket,
+        account_id=account,
+        prefix=aws.prefix,
+    )
     key = object_key(aws.prefix, f"{settings.project}/{kind.lower()}.csv")
     uri = upload_dataset(project.clients.s3, path, aws.bucket, key)
     if aws.role_arn:
         check_role(project.clients.iam, aws.role_arn)
         role = aws.role_arn
     else:
-        role = ensure_role(project.clients.iam,
-                           role_name=aws.role_name or f"{settings.project}-personalize",
-                           bucket=aws.bucket, prefix=aws.prefix, account_id=account)
+        role = ensure_role(
+            project.clients.iam,
+            role_name=aws.role_name or f"{settings.project}-personalize",
+            bucket=aws.bucket,
+            prefix=aws.prefix,
+            account_id=account,
+        )
     return uri, role

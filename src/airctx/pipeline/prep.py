@@ -20,8 +20,8 @@ def prep_data(
     source = input_path or settings.data.input_path()
     if not source.is_file():
         hint = (
-            "set data.data_dir in the configuration, AIRCTX_DATA_DIR or --data-dir to the "
-            "folder holding it"
+            "set data.data_dir in the configuration, AIRCTX_DATA_DIR or --data-dir "
+            "to the folder holding it"
             if input_path is None
             else "check the path"
         )

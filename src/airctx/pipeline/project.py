@@ -49,10 +49,14 @@ class Project:
         with translate_errors(resource):
             return method(**params)
 
-    def paginate(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    def paginate(
+        self, operation: str, key: str, **params: Any
+    ) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
-            page = self.call(operation, **params, **({"nextToken": token} if token else {}))
+            page = self.call(
+                operation, **params, **({"nextToken": token} if token else {})
+            )
             yield from page.get(key, [])
             token = page.get("nextToken")
             if not token:
@@ -93,13 +97,18 @@ class Project:
             return document
         engine = self.clients.local_engine
         return self.waiter.wait(
-            kind, arn, lambda: self.describe(operation, key, arn_field, arn),
-            timeout=self.settings.waits.timeout_for(kind), until=until,
+            kind,
+            arn,
+            lambda: self.describe(operation, key, arn_field, arn),
+            timeout=self.settings.waits.timeout_for(kind),
+            until=until,
             status_of=status_of,
             progress=(lambda: engine.progress(arn)) if engine is not None else None,
         )
 
-    def find(self, operation: str, key: str, name_key: str, name: str, **params: Any) -> Any:
+    def find(
+        self, operation: str, key: str, name_key: str, name: str, **params: Any
+    ) -> Any:
         """The summary of the resource called ``name``, or None."""
         for item in self.paginate(operation, key, **params):
             if item.get(name_key) == name:
@@ -108,7 +117,10 @@ class Project:
 
     def dataset_group_arn(self) -> str:
         found = self.find(
-            "ListDatasetGroups", "datasetGroups", "name", self.settings.dataset_group_name
+            "ListDatasetGroups",
+            "datasetGroups",
+            "name",
+            self.settings.dataset_group_name,
         )
         if found is None:
             raise ResourceError(
@@ -119,7 +131,7 @@ class Project:
 
 
 def snake(operation: str) -> str:
-    """The boto3 method name of an API operation: CreateDatasetGroup -> create_dataset_group."""
+    """The boto3 method of an operation: CreateDatasetGroup -> create_dataset_group."""
     out = []
     for index, char in enumerate(operation):
         if char.isupper() and index:

@@ -45,20 +45,29 @@ def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str
         if key not in declared:
             known = ", ".join(declared) or "none"
             raise ContextError(
-                f"context key {key!r} is not a context field of the interactions schema "
-                f"(declared: {known}); context keys are schema field names, e.g. "
-                f"{declared[0] if declared else 'CABIN_TYPE'}=VALUE"
+                f"context key {key!r} is not a context field of the interactions "
+                f"schema (declared: {known}); context keys are schema field names, "
+                f"e.g. {declared[0] if declared else 'CABIN_TYPE'}=VALUE"
             )
     return dict(context)
 
 
 def recommend(
-    project: Project, user_id: str, context: Mapping[str, str], num_results: int = 10,
-    *, filter_arn: str | None = None, filter_values: Mapping[str, str] | None = None,
+    project: Project,
+    user_id: str,
+    context: Mapping[str, str],
+    num_results: int = 10,
+    *,
+    filter_arn: str | None = None,
+    filter_values: Mapping[str, str] | None = None,
 ) -> Recommendations:
     ctx = check_context(project, context)
     arn = campaign_arn(project)
-    params: dict[str, Any] = {"campaignArn": arn, "userId": user_id, "numResults": num_results}
+    params: dict[str, Any] = {
+        "campaignArn": arn,
+        "userId": user_id,
+        "numResults": num_results,
+    }
     if ctx:
         params["context"] = ctx
     if filter_arn:
@@ -75,12 +84,18 @@ def rank(
 ) -> Recommendations:
     ctx = check_context(project, context)
     arn = campaign_arn(project)
-    params: dict[str, Any] = {"campaignArn": arn, "userId": user_id, "inputList": list(items)}
+    params: dict[str, Any] = {
+        "campaignArn": arn,
+        "userId": user_id,
+        "inputList": list(items),
+    }
     if ctx:
         params["context"] = ctx
     with translate_errors(arn):
         answer = project.clients.runtime.get_personalized_ranking(**params)
-    ranked = [(i["itemId"], float(i.get("score", 0.0))) for i in answer["personalizedRanking"]]
+    ranked = [
+        (i["itemId"], float(i.get("score", 0.0))) for i in answer["personalizedRanking"]
+    ]
     return Recommendations(user_id, ctx, ranked, answer.get("recommendationId", ""))
 
 
@@ -91,14 +106,21 @@ def camel_case(name: str) -> str:
 
 
 def track_event(
-    project: Project, user_id: str, item_id: str, event_type: str,
-    value: float | None, context: Mapping[str, str], session_id: str | None = None,
+    project: Project,
+    user_id: str,
+    item_id: str,
+    event_type: str,
+    value: float | None,
+    context: Mapping[str, str],
+    session_id: str | None = None,
 ) -> dict[str, Any]:
     """Record one event with its context through the project's event tracker."""
     ctx = check_context(project, context)
     _tracker, tracking_id = ensure_event_tracker(project)
     event: dict[str, Any] = {
-        "eventType": event_type, "itemId": item_id, "sentAt": time.time(),
+        "eventType": event_type,
+        "itemId": item_id,
+        "sentAt": time.time(),
         "eventId": str(uuid.uuid4()),
     }
     if value is not None:
@@ -144,8 +166,10 @@ class Comparison:
             "userId": self.user_id,
             "field": self.field,
             "lists": {
-                value: [{"itemId": item, "moved": mark}
-                        for item, mark in zip(items, self.marks(value), strict=True)]
+                value: [
+                    {"itemId": item, "moved": mark}
+                    for item, mark in zip(items, self.marks(value), strict=True)
+                ]
                 for value, items in self.lists.items()
             },
         }
@@ -154,13 +178,17 @@ class Comparison:
         """Headers and rows: rank, then one column per value."""
         headers = ["rank", *self.lists]
         columns = [
-            [f"{item} {mark}".rstrip() for item, mark in zip(items, self.marks(v),
-                                                          strict=True)]
+            [
+                f"{item} {mark}".rstrip()
+                for item, mark in zip(items, self.marks(v), strict=True)
+            ]
             for v, items in self.lists.items()
         ]
         depth = max((len(c) for c in columns), default=0)
-        rows = [[str(n + 1)] + [c[n] if n < len(c) else "" for c in columns]
-                for n in range(depth)]
+        rows = [
+            [str(n + 1)] + [c[n] if n < len(c) else "" for c in columns]
+            for n in range(depth)
+        ]
         return headers, rows
 
 
@@ -188,8 +216,12 @@ def context_values(project: Project, field_name: str) -> list[str]:
 
 
 def compare(
-    project: Project, user_id: str, field_name: str, values: Sequence[str] | None,
-    context: Mapping[str, str], num_results: int = 10,
+    project: Project,
+    user_id: str,
+    field_name: str,
+    values: Sequence[str] | None,
+    context: Mapping[str, str],
+    num_results: int = 10,
 ) -> Comparison:
     """Recommend once per value of ``field_name``, the rest of the context fixed."""
     check_context(project, {field_name: "", **context})
@@ -198,10 +230,16 @@ def compare(
             f"--context {field_name}=... and --compare {field_name} contradict each "
             "other; drop the --context for the compared field"
         )
-    chosen = list(dict.fromkeys(values)) if values else context_values(project, field_name)
+    chosen = (
+        list(dict.fromkeys(values)) if values else context_values(project, field_name)
+    )
     lists = {
-        value: [item for item, _score in recommend(
-            project, user_id, {**context, field_name: value}, num_results).items]
+        value: [
+            item
+            for item, _score in recommend(
+                project, user_id, {**context, field_name: value}, num_results
+            ).items
+        ]
         for value in chosen
     }
     return Comparison(user_id, field_name, lists)

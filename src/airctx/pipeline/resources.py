@@ -44,14 +44,18 @@ def create_schemas(project: Project) -> Provisioned:
         check_spec(spec)
     out = Provisioned()
     for kind, spec in settings.datasets.items():
-        out.schemas[kind] = _ensure_schema(project, settings.schema_name(kind), spec, out)
+        out.schemas[kind] = _ensure_schema(
+            project, settings.schema_name(kind), spec, out
+        )
     out.dataset_group_arn = _ensure_dataset_group(project, out)
     for kind in settings.datasets:
         out.datasets[kind] = _ensure_dataset(project, kind, out)
     return out
 
 
-def _ensure_schema(project: Project, name: str, spec: DatasetSpec, out: Provisioned) -> str:
+def _ensure_schema(
+    project: Project, name: str, spec: DatasetSpec, out: Provisioned
+) -> str:
     wanted = avro_schema(spec)
     found = project.find("ListSchemas", "schemas", "name", name)
     if found is not None:
@@ -64,13 +68,15 @@ def _ensure_schema(project: Project, name: str, spec: DatasetSpec, out: Provisio
             raise ResourceConflict(
                 f"schema {name} ({arn}) already exists with other fields: "
                 + "; ".join(differences)
-                + ". Schemas cannot change: delete it (`airctx teardown`) or set another "
-                "project name"
+                + ". Schemas cannot change: delete it (`airctx teardown`) or set "
+                "another project name"
             )
         project.report(f"schema {name}: exists, unchanged")
         return arn
     arn = str(
-        project.call("CreateSchema", name, name=name, schema=json.dumps(wanted))["schemaArn"]
+        project.call("CreateSchema", name, name=name, schema=json.dumps(wanted))[
+            "schemaArn"
+        ]
     )
     out.created.append(arn)
     project.report(f"schema {name}: created {arn}")
@@ -79,14 +85,18 @@ def _ensure_schema(project: Project, name: str, spec: DatasetSpec, out: Provisio
 
 def _schema_differences(current: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     def fields(doc: dict[str, Any]) -> dict[str, Any]:
-        return {f["name"]: {k: v for k, v in f.items() if k != "name"} for f in doc["fields"]}
+        return {
+            f["name"]: {k: v for k, v in f.items() if k != "name"}
+            for f in doc["fields"]
+        }
 
     have, want = fields(current), fields(wanted)
     out = [f"field {n} is missing" for n in want if n not in have]
     out += [f"field {n} is not in the configuration" for n in have if n not in want]
     out += [
         f"field {n} is {have[n]} but the configuration says {want[n]}"
-        for n in want if n in have and have[n] != want[n]
+        for n in want
+        if n in have and have[n] != want[n]
     ]
     if not out and list(have) != list(want):
         out.append(f"field order {list(have)} differs from {list(want)}")
@@ -97,30 +107,42 @@ def _ensure_dataset_group(project: Project, out: Provisioned) -> str:
     name = project.settings.dataset_group_name
     found = project.find("ListDatasetGroups", "datasetGroups", "name", name)
     if found is None:
-        arn = str(project.call("CreateDatasetGroup", name, name=name)["datasetGroupArn"])
+        arn = str(
+            project.call("CreateDatasetGroup", name, name=name)["datasetGroupArn"]
+        )
         out.created.append(arn)
         project.report(f"dataset group {name}: created {arn}")
     else:
         arn = str(found["datasetGroupArn"])
-    project.wait_for("dataset_group", arn, "DescribeDatasetGroup", "datasetGroup",
-                     "datasetGroupArn")
+    project.wait_for(
+        "dataset_group", arn, "DescribeDatasetGroup", "datasetGroup", "datasetGroupArn"
+    )
     return arn
 
 
 def _ensure_dataset(project: Project, kind: str, out: Provisioned) -> str:
     group = out.dataset_group_arn
     found = next(
-        (d for d in project.paginate("ListDatasets", "datasets", datasetGroupArn=group)
-         if d.get("datasetType") == kind),
+        (
+            d
+            for d in project.paginate("ListDatasets", "datasets", datasetGroupArn=group)
+            if d.get("datasetType") == kind
+        ),
         None,
     )
     schema_arn = out.schemas[kind]
     if found is None:
         name = f"{project.settings.project}-{kind.lower()}"
-        arn = str(project.call(
-            "CreateDataset", name, name=name, schemaArn=schema_arn,
-            datasetGroupArn=group, datasetType=kind,
-        )["datasetArn"])
+        arn = str(
+            project.call(
+                "CreateDataset",
+                name,
+                name=name,
+                schemaArn=schema_arn,
+                datasetGroupArn=group,
+                datasetType=kind,
+            )["datasetArn"]
+        )
         out.created.append(arn)
         project.report(f"dataset {kind}: created {arn}")
     else:
@@ -128,8 +150,8 @@ def _ensure_dataset(project: Project, kind: str, out: Provisioned) -> str:
         described = project.call("DescribeDataset", arn, datasetArn=arn)["dataset"]
         if described["schemaArn"] != schema_arn:
             raise ResourceConflict(
-                f"dataset {arn} uses schema {described['schemaArn']}, not {schema_arn}; "
-                "run `airctx teardown` to start over"
+                f"dataset {arn} uses schema {described['schemaArn']}, not "
+                f"{schema_arn}; run `airctx teardown` to start over"
             )
     project.wait_for("dataset", arn, "DescribeDataset", "dataset", "datasetArn")
     return arn

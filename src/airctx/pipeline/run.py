@@ -32,15 +32,22 @@ class RunResult:
             lines.append("offline metrics of the solution version:")
             lines += [f"  {k:<45} {v:.4f}" for k, v in sorted(metrics.items())]
         for sample in self.samples:
-            ctx = ", ".join(f"{k}={v}" for k, v in sample.context.items()) or "no context"
+            ctx = (
+                ", ".join(f"{k}={v}" for k, v in sample.context.items()) or "no context"
+            )
             lines.append(f"\ntop {len(sample.items)} for {sample.user_id} ({ctx}):")
-            lines += [f"  {n:>2}. {item:<40} {score:.4f}"
-                      for n, (item, score) in enumerate(sample.items, 1)]
+            lines += [
+                f"  {n:>2}. {item:<40} {score:.4f}"
+                for n, (item, score) in enumerate(sample.items, 1)
+            ]
         return "\n".join(lines)
 
 
 def run_all(
-    settings: Settings, project: Project, *, retrain: bool = False,
+    settings: Settings,
+    project: Project,
+    *,
+    retrain: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> RunResult:
     say = progress or (lambda _m: None)

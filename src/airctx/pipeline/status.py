@@ -13,23 +13,41 @@ def status(project: Project) -> list[dict[str, Any]]:
     settings = project.settings
     rows: list[dict[str, Any]] = []
     for kind in settings.datasets:
-        found = project.find("ListSchemas", "schemas", "name", settings.schema_name(kind))
+        found = project.find(
+            "ListSchemas", "schemas", "name", settings.schema_name(kind)
+        )
         if found:
             rows.append(_row("schema", found["name"], "-", found["schemaArn"]))
-    group = project.find("ListDatasetGroups", "datasetGroups", "name",
-                         settings.dataset_group_name)
+    group = project.find(
+        "ListDatasetGroups", "datasetGroups", "name", settings.dataset_group_name
+    )
     if group is None:
         return rows
     group_arn = group["datasetGroupArn"]
     rows.append(_row("dataset-group", group["name"], group["status"], group_arn))
-    for dataset in project.paginate("ListDatasets", "datasets", datasetGroupArn=group_arn):
-        rows.append(_row("dataset", dataset["name"], dataset["status"], dataset["datasetArn"]))
-        for job in project.paginate("ListDatasetImportJobs", "datasetImportJobs",
-                                    datasetArn=dataset["datasetArn"]):
-            rows.append(_row("import-job", job["jobName"], job["status"],
-                             job["datasetImportJobArn"]))
+    for dataset in project.paginate(
+        "ListDatasets", "datasets", datasetGroupArn=group_arn
+    ):
+        rows.append(
+            _row("dataset", dataset["name"], dataset["status"], dataset["datasetArn"])
+        )
+        for job in project.paginate(
+            "ListDatasetImportJobs",
+            "datasetImportJobs",
+            datasetArn=dataset["datasetArn"],
+        ):
+            rows.append(
+                _row(
+                    "import-job",
+                    job["jobName"],
+                    job["status"],
+                    job["datasetImportJobArn"],
+                )
+            )
     solutions: list[str] = []
-    for solution in project.paginate("ListSolutions", "solutions", datasetGroupArn=group_arn):
+    for solution in project.paginate(
+        "ListSolutions", "solutions", datasetGroupArn=group_arn
+    ):
         arn = solution["solutionArn"]
         solutions.append(arn)
         described = project.call("DescribeSolution", arn, solutionArn=arn)["solution"]
@@ -37,24 +55,42 @@ def status(project: Project) -> list[dict[str, Any]]:
         if described.get("performAutoTraining"):
             row["cost"] = "auto-training: retrains weekly (billed on AWS)"
         rows.append(row)
-        for version in project.paginate("ListSolutionVersions", "solutionVersions",
-                                        solutionArn=arn):
-            rows.append(_row("solution-version", version["solutionVersionArn"].rsplit("/", 1)[-1],
-                             version["status"], version["solutionVersionArn"]))
+        for version in project.paginate(
+            "ListSolutionVersions", "solutionVersions", solutionArn=arn
+        ):
+            rows.append(
+                _row(
+                    "solution-version",
+                    version["solutionVersionArn"].rsplit("/", 1)[-1],
+                    version["status"],
+                    version["solutionVersionArn"],
+                )
+            )
     for campaign in project.paginate("ListCampaigns", "campaigns"):
         arn = campaign["campaignArn"]
         described = project.call("DescribeCampaign", arn, campaignArn=arn)["campaign"]
-        if not any(described["solutionVersionArn"].startswith(s + "/") for s in solutions):
+        if not any(
+            described["solutionVersionArn"].startswith(s + "/") for s in solutions
+        ):
             continue
         row = _row("campaign", campaign["name"], campaign["status"], arn)
         if campaign["status"] == "ACTIVE":
-            row["cost"] = (f"minProvisionedTPS {described['minProvisionedTPS']} "
-                           "(billed per hour on AWS)")
+            row["cost"] = (
+                f"minProvisionedTPS {described['minProvisionedTPS']} "
+                "(billed per hour on AWS)"
+            )
         rows.append(row)
-    for tracker in project.paginate("ListEventTrackers", "eventTrackers",
-                                    datasetGroupArn=group_arn):
-        rows.append(_row("event-tracker", tracker["name"], tracker["status"],
-                         tracker["eventTrackerArn"]))
+    for tracker in project.paginate(
+        "ListEventTrackers", "eventTrackers", datasetGroupArn=group_arn
+    ):
+        rows.append(
+            _row(
+                "event-tracker",
+                tracker["name"],
+                tracker["status"],
+                tracker["eventTrackerArn"],
+            )
+        )
     for item in project.paginate("ListFilters", "Filters", datasetGroupArn=group_arn):
         rows.append(_row("filter", item["name"], item["status"], item["filterArn"]))
     return rows

@@ -16,19 +16,34 @@ from airctx.pipeline.status import status
 
 log = logging.getLogger(__name__)
 
-ORDER = ("campaign", "solution", "event-tracker", "filter", "dataset", "schema",
-         "dataset-group")
+ORDER = (
+    "campaign",
+    "solution",
+    "event-tracker",
+    "filter",
+    "dataset",
+    "schema",
+    "dataset-group",
+)
 # type -> (delete operation, describe operation, describe key, ARN parameter)
 OPERATIONS = {
     "campaign": ("DeleteCampaign", "DescribeCampaign", "campaign", "campaignArn"),
     "solution": ("DeleteSolution", "DescribeSolution", "solution", "solutionArn"),
-    "event-tracker": ("DeleteEventTracker", "DescribeEventTracker", "eventTracker",
-                      "eventTrackerArn"),
+    "event-tracker": (
+        "DeleteEventTracker",
+        "DescribeEventTracker",
+        "eventTracker",
+        "eventTrackerArn",
+    ),
     "filter": ("DeleteFilter", "DescribeFilter", "filter", "filterArn"),
     "dataset": ("DeleteDataset", "DescribeDataset", "dataset", "datasetArn"),
     "schema": ("DeleteSchema", "DescribeSchema", "schema", "schemaArn"),
-    "dataset-group": ("DeleteDatasetGroup", "DescribeDatasetGroup", "datasetGroup",
-                      "datasetGroupArn"),
+    "dataset-group": (
+        "DeleteDatasetGroup",
+        "DescribeDatasetGroup",
+        "datasetGroup",
+        "datasetGroupArn",
+    ),
 }
 
 
@@ -71,8 +86,13 @@ def teardown(project: Project, steps: list[Step]) -> list[Step]:
         for step in batch:
             _delete, describe, key, arn_field = OPERATIONS[kind]
             if kind != "schema":
-                project.wait_for(kind.replace("-", "_"), step.arn, describe, key, arn_field,
-                                 until=("DELETED",))
+                project.wait_for(
+                    kind.replace("-", "_"),
+                    step.arn,
+                    describe,
+                    key,
+                    arn_field,
+                    until=("DELETED",),
+                )
             done.append(step)
     return done
-

@@ -86,21 +86,32 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
                 f"HPO: up to {hpo.max_training_jobs} training jobs, "
                 f"{hpo.max_parallel_training_jobs} in parallel (each is billed on AWS)"
             )
-        version_arn = str(project.call(
-            "CreateSolutionVersion", solution_arn, solutionArn=solution_arn,
-            trainingMode=settings.solution.training_mode,
-        )["solutionVersionArn"])
+        version_arn = str(
+            project.call(
+                "CreateSolutionVersion",
+                solution_arn,
+                solutionArn=solution_arn,
+                trainingMode=settings.solution.training_mode,
+            )["solutionVersionArn"]
+        )
         project.report(f"training started: {version_arn}")
-    document = project.wait_for("solution_version", version_arn, "DescribeSolutionVersion",
-                                "solutionVersion", "solutionVersionArn")
+    document = project.wait_for(
+        "solution_version",
+        version_arn,
+        "DescribeSolutionVersion",
+        "solutionVersion",
+        "solutionVersionArn",
+    )
     result = TrainResult(solution_arn, version_arn, reused)
     if document is not None and document.get("status") == "ACTIVE":
         result.training_hours = document.get("trainingHours")
         tuned = (document.get("tunedHPOParams") or {}).get("algorithmHyperParameters")
         result.tuned_hyperparameters = dict(tuned or {})
-        result.metrics = dict(project.call(
-            "GetSolutionMetrics", version_arn, solutionVersionArn=version_arn
-        )["metrics"])
+        result.metrics = dict(
+            project.call(
+                "GetSolutionMetrics", version_arn, solutionVersionArn=version_arn
+            )["metrics"]
+        )
     return result
 
 
@@ -118,19 +129,26 @@ def _check_recipe(project: Project) -> None:
         hint = ""
         if wanted.startswith("aws-hrnn"):
             hint = (
-                f" {wanted} is a legacy recipe that Amazon Personalize no longer offers; "
-                "its context-aware successors are " + " and ".join(CONTEXT_RECIPES)
+                f" {wanted} is a legacy recipe that Amazon Personalize no longer "
+                "offers; its context-aware successors are "
+                + " and ".join(CONTEXT_RECIPES)
             )
         raise ConfigError(
-            f"solution.recipe {wanted!r} is not offered by the {project.settings.backend} "
-            f"backend.{hint} Set solution.recipe to one of: {', '.join(sorted(recipes))}"
+            f"solution.recipe {wanted!r} is not offered by the "
+            f"{project.settings.backend} backend.{hint} Set solution.recipe to one "
+            f"of: {', '.join(sorted(recipes))}"
         )
 
 
 def _ensure_solution(project: Project, request: dict[str, Any]) -> str:
     name = request["name"]
-    found = project.find("ListSolutions", "solutions", "name", name,
-                         datasetGroupArn=request["datasetGroupArn"])
+    found = project.find(
+        "ListSolutions",
+        "solutions",
+        "name",
+        name,
+        datasetGroupArn=request["datasetGroupArn"],
+    )
     if found is None:
         arn = str(project.call("CreateSolution", name, **request)["solutionArn"])
         project.report(f"solution {name}: created {arn}")
@@ -171,8 +189,11 @@ def _current_version(
     project: Project, solution_arn: str, group: str, retrain: bool
 ) -> tuple[str | None, bool]:
     """A version to reuse (in training, or trained after the latest import)."""
-    versions = list(project.paginate("ListSolutionVersions", "solutionVersions",
-                                     solutionArn=solution_arn))
+    versions = list(
+        project.paginate(
+            "ListSolutionVersions", "solutionVersions", solutionArn=solution_arn
+        )
+    )
     if not versions:
         return None, False
     latest = max(versions, key=lambda v: v["creationDateTime"])
@@ -185,15 +206,20 @@ def _current_version(
     if newest_import is not None and newest_import > latest["creationDateTime"]:
         project.report("data changed since the last training: training a new version")
         return None, False
-    project.report(f"solution version {latest['solutionVersionArn']} is current; reusing it")
+    project.report(
+        f"solution version {latest['solutionVersionArn']} is current; reusing it"
+    )
     return str(latest["solutionVersionArn"]), True
 
 
 def _newest_import(project: Project, group: str) -> Any:
     newest = None
     for dataset in project.paginate("ListDatasets", "datasets", datasetGroupArn=group):
-        for job in project.paginate("ListDatasetImportJobs", "datasetImportJobs",
-                                    datasetArn=dataset["datasetArn"]):
+        for job in project.paginate(
+            "ListDatasetImportJobs",
+            "datasetImportJobs",
+            datasetArn=dataset["datasetArn"],
+        ):
             if job["status"] == "ACTIVE":
                 stamp = job["lastUpdatedDateTime"]
                 newest = stamp if newest is None or stamp > newest else newest
@@ -212,12 +238,16 @@ def _ranges(ranges: Any) -> dict[str, list[dict[str, Any]]]:
             key = f"{kind}HyperParameterRanges"
             cast = float if kind == "continuous" else int
             out.setdefault(key, []).append(
-                {"name": name, "minValue": cast(spec["min"]), "maxValue": cast(spec["max"])}
+                {
+                    "name": name,
+                    "minValue": cast(spec["min"]),
+                    "maxValue": cast(spec["max"]),
+                }
             )
         else:
             raise ConfigError(
-                f"solution.hpo.ranges.{name}.type {kind!r} is not continuous, integer or "
-                "categorical"
+                f"solution.hpo.ranges.{name}.type {kind!r} is not continuous, "
+                "integer or categorical"
             )
     return out
 
@@ -230,16 +260,21 @@ def latest_version(project: Project) -> str:
     """The newest ACTIVE solution version of the configured solution."""
     group = project.dataset_group_arn()
     name = project.settings.solution_name
-    found = project.find("ListSolutions", "solutions", "name", name, datasetGroupArn=group)
+    found = project.find(
+        "ListSolutions", "solutions", "name", name, datasetGroupArn=group
+    )
     if found is None:
         raise ResourceError(f"solution {name} does not exist; run `airctx train` first")
     versions = [
-        v for v in project.paginate("ListSolutionVersions", "solutionVersions",
-                                    solutionArn=found["solutionArn"])
+        v
+        for v in project.paginate(
+            "ListSolutionVersions", "solutionVersions", solutionArn=found["solutionArn"]
+        )
         if v["status"] == "ACTIVE"
     ]
     if not versions:
         raise ResourceError(
-            f"solution {name} has no ACTIVE version; run `airctx train` (or `airctx wait`)"
+            f"solution {name} has no ACTIVE version; run `airctx train` "
+            "(or `airctx wait`)"
         )
     return str(max(versions, key=lambda v: v["creationDateTime"])["solutionVersionArn"])

@@ -60,7 +60,9 @@ class Waiter:
             document = describe()
             status = "DELETED" if document is None else _status(document, status_of)
             elapsed = self.clock() - start
-            doing = progress() if progress is not None and document is not None else None
+            doing = (
+                progress() if progress is not None and document is not None else None
+            )
             shown = f"{status} ({doing})" if doing and status not in until else status
             if shown != last:
                 log.debug("%s %s is %s after %.1fs", kind, arn, shown, elapsed)
@@ -71,8 +73,8 @@ class Waiter:
                 return document
             if document is None:
                 raise ResourceError(
-                    f"{kind} {arn} no longer exists; it was deleted while airctx waited "
-                    "for it to become " + " or ".join(until)
+                    f"{kind} {arn} no longer exists; it was deleted while airctx "
+                    "waited for it to become " + " or ".join(until)
                 )
             if status in FAILED or (status == "ACTIVE" and "DELETED" in until):
                 # A failed campaign update keeps the campaign ACTIVE; its reason is
@@ -85,8 +87,8 @@ class Waiter:
             if elapsed >= timeout:
                 raise WaitTimeout(
                     f"{kind} {arn} is still {status} after {elapsed:.0f}s (the timeout "
-                    f"for {kind} is {timeout:.0f}s); run `airctx wait` to keep waiting or "
-                    "raise waits.timeouts in the configuration"
+                    f"for {kind} is {timeout:.0f}s); run `airctx wait` to keep waiting "
+                    "or raise waits.timeouts in the configuration"
                 )
             self.sleep(min(delay, max(0.0, timeout - elapsed)))
             delay = min(delay * 1.5, self.max_poll_seconds)
