@@ -11,6 +11,7 @@ project can be run from anywhere.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -301,7 +302,7 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         datasets=datasets,
         data=_data(raw.get("data") or {}, base_dir),
         solution=_solution(raw.get("solution") or {}),
-        campaign=_section(CampaignSettings, "campaign", raw.get("campaign") or {}),
+        campaign=_campaign(raw.get("campaign") or {}),
         aws=_section(AwsSettings, "aws", raw.get("aws") or {}),
         waits=_section(WaitSettings, "waits", raw.get("waits") or {}),
     )
@@ -376,7 +377,7 @@ def _data(raw: Mapping[str, Any], base_dir: Path) -> DataSettings:
             raw.get("residence_rule", "latest"),
             ("latest", "most_frequent"),
         ),
-        chunk_rows=int(raw.get("chunk_rows", DataSettings.chunk_rows)),
+        chunk_rows=_positive("data.chunk_rows", raw.get("chunk_rows", 5000)),
     )
 
 
@@ -404,11 +405,29 @@ def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
             "solution.hpo.max_parallel_training_jobs must be between 1 and 10"
         )
     threshold = raw.get("event_value_threshold")
+    for key in ("perform_hpo", "perform_auto_training"):
+        if key in raw:
+            _check_type(f"solution.{key}", raw[key], "bool")
+    for name, spec in (hpo.ranges or {}).items():
+        where = f"solution.hpo.ranges.{name}"
+        if not isinstance(spec, Mapping):
+            raise ConfigError(
+                f"{where} must be a mapping with type and min/max or values"
+            )
+        if spec.get("type", "continuous") in ("continuous", "integer"):
+            low = _number(f"{where}.min", spec.get("min"))
+            high = _number(f"{where}.max", spec.get("max"))
+            if low > high:
+                raise ConfigError(f"{where}: min {low:g} is greater than max {high:g}")
     return SolutionSettings(
         name=raw.get("name"),
         recipe=str(raw.get("recipe", SolutionSettings.recipe)),
         event_type=raw.get("event_type", "RATING"),
-        event_value_threshold=float(threshold) if threshold is not None else None,
+        event_value_threshold=(
+            _number("solution.event_value_threshold", threshold)
+            if threshold is not None
+            else None
+        ),
         perform_hpo=bool(raw.get("perform_hpo", False)),
         hpo=hpo,
         algorithm_hyperparameters={
@@ -424,13 +443,74 @@ def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
     )
 
 
+def _campaign(raw: Mapping[str, Any]) -> CampaignSettings:
+    campaign: CampaignSettings = _section(CampaignSettings, "campaign", raw)
+    if campaign.min_provisioned_tps < 1:
+        raise ConfigError(
+            "campaign.min_provisioned_tps must be at least 1 (Personalize's minimum; "
+            f"it is billed per hour), not {campaign.min_provisioned_tps}"
+        )
+    weight = campaign.exploration_weight
+    if weight is not None and not 0 <= weight <= 1:
+        raise ConfigError(
+            f"campaign.exploration_weight must be from 0 to 1, not {weight}"
+        )
+    return campaign
+
+
 def _section(cls: Any, where: str, raw: Mapping[str, Any]) -> Any:
     allowed = set(cls.__dataclass_fields__)
     _reject_unknown(where, raw, allowed)
+    for f in dataclasses.fields(cls):
+        if f.name in raw:
+            _check_type(f"{where}.{f.name}", raw[f.name], str(f.type))
     try:
         return cls(**raw)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+# The scalar annotations a configuration value is checked against, by name.
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+}
+
+
+def _check_type(where: str, value: Any, annotation: str) -> None:
+    """Reject a YAML value of the wrong type, e.g. ``"false"`` (a string) for a flag.
+
+    YAML reads ``false`` as a boolean but ``"false"`` as a non-empty string, which
+    Python would treat as true: a quoted flag must fail here, not switch on HPO.
+    """
+    parts = [p.strip() for p in annotation.split("|")]
+    if value is None and "None" in parts:
+        return
+    wanted = [_SCALARS[p] for p in parts if p in _SCALARS]
+    if not wanted:
+        return
+    kinds = tuple(t for group in wanted for t in group)
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, kinds) or (is_bool and bool not in kinds):
+        names = " or ".join(p for p in parts if p in _SCALARS)
+        hint = " (write true or false, unquoted)" if "bool" in parts else ""
+        raise ConfigError(f"{where} must be {names}, not {value!r}{hint}")
+
+
+def _positive(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{where} must be a whole number of at least 1, not {value!r}"
+        )
+    return value
+
+
+def _number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where} must be a number, not {value!r}")
+    return float(value)
 
 
 def _reject_unknown(where: str, raw: Mapping[str, Any], allowed: set[str]) -> None:

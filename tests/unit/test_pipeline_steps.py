@@ -203,6 +203,24 @@ def test_every_step_run_again_creates_nothing(deployed: Harness) -> None:
     ]
 
 
+def test_data_imported_before_and_replaced_since_is_imported_again(
+    harness: Harness, tmp_path: Path
+) -> None:
+    users = tmp_path / "prepared" / "users.csv"
+    original = users.read_bytes()
+    first = import_data(harness.project).jobs["USERS"]
+    users.write_bytes(original.replace(b"Spain", b"Peru"))
+    second = import_data(harness.project).jobs["USERS"]
+    users.write_bytes(original)
+
+    again = import_data(harness.project)
+
+    # The dataset holds the Peru version now, so the original is not "already there".
+    assert "USERS" not in again.skipped
+    assert len({first, second, again.jobs["USERS"]}) == 3
+    assert import_data(harness.project).skipped == ["INTERACTIONS", "USERS"]
+
+
 def test_a_changed_schema_is_reported_with_its_differences(harness: Harness) -> None:
     create_schemas(harness.project)
     settings = harness.project.settings

@@ -21,6 +21,8 @@ from airctx.pipeline.resources import create_schemas
 
 log = logging.getLogger(__name__)
 
+IN_FLIGHT = ("CREATE PENDING", "CREATE IN_PROGRESS")
+
 
 @dataclass
 class ImportResult:
@@ -72,29 +74,50 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
     provisioned = create_schemas(project)
     for kind, path in prepared_files(project).items():
         dataset_arn = provisioned.datasets[kind]
-        name = _job_name(project.settings.project, kind, path)
-        existing = project.find(
-            "ListDatasetImportJobs",
-            "datasetImportJobs",
-            "jobName",
-            name,
-            datasetArn=dataset_arn,
+        base = _job_name(project.settings.project, kind, path)
+        jobs = list(
+            project.paginate(
+                "ListDatasetImportJobs", "datasetImportJobs", datasetArn=dataset_arn
+            )
         )
-        if existing is not None and existing["status"] == "ACTIVE":
-            project.report(f"import {kind}: {path.name} already imported ({name})")
+        ours = sorted(
+            (
+                j
+                for j in jobs
+                if j["jobName"] == base or j["jobName"].startswith(base + "-")
+            ),
+            key=lambda j: j["creationDateTime"],
+        )
+        active = [j for j in jobs if j["status"] == "ACTIVE"]
+        # What the dataset holds now: a FULL import replaces the data, so the newest
+        # finished job decides; an INCREMENTAL one added to it if it ever finished.
+        if mode == "FULL":
+            holds = (
+                bool(active)
+                and max(active, key=lambda j: j["creationDateTime"]) in ours
+            )
+        else:
+            holds = any(j["status"] == "ACTIVE" for j in ours)
+        running = [j for j in ours if j["status"] in IN_FLIGHT]
+        if running:
+            arn = str(running[-1]["datasetImportJobArn"])
+            project.report(f"import {kind}: already under way ({arn})")
+        elif holds:
+            project.report(f"import {kind}: {path.name} is what the dataset holds")
             result.skipped.append(kind)
-            result.jobs[kind] = str(existing["datasetImportJobArn"])
+            result.jobs[kind] = str(ours[-1]["datasetImportJobArn"])
             continue
-        if existing is not None and existing["status"] not in ("CREATE FAILED",):
-            arn = str(existing["datasetImportJobArn"])
-        elif existing is not None:
+        elif ours and ours[-1]["status"] == "CREATE FAILED":
             raise ResourceError(
-                f"import job {name} for {path} failed earlier: "
-                f"{existing.get('failureReason', 'no reason given')}. Fix the data "
+                f"import job {ours[-1]['jobName']} for {path} failed earlier: "
+                f"{ours[-1].get('failureReason', 'no reason given')}. Fix the data "
                 "and run `airctx prep-data` again (a changed file gets a new import "
                 "job)"
             )
         else:
+            # The same content imported before and replaced since gets a new job.
+            suffix = f"-{len(ours) + 1}" if ours else ""
+            name = base[: 63 - len(suffix)] + suffix
             location, role = _stage(project, kind, path)
             params: dict[str, Any] = {
                 "jobName": name,
@@ -118,6 +141,18 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
             "datasetImportJob",
             "datasetImportJobArn",
         )
+    for kind, dataset_arn in provisioned.datasets.items():
+        if kind in result.jobs:
+            continue
+        earlier = project.paginate(
+            "ListDatasetImportJobs", "datasetImportJobs", datasetArn=dataset_arn
+        )
+        if any(j["status"] == "ACTIVE" for j in earlier):
+            project.report(
+                f"warning: no {kind.lower()}.csv was prepared this time, so the {kind} "
+                "dataset keeps the data of an earlier import; `airctx teardown` starts "
+                "over"
+            )
     return result
 
 

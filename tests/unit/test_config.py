@@ -1,0 +1,145 @@
+"""Configuration: the reference file loads, precedence, and bad values fail clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from airctx.config import load_settings
+from airctx.errors import ConfigError
+from tests.conftest import REPO
+
+REFERENCE = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "airctx.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def with_change(old: str, new: str) -> str:
+    assert old in REFERENCE
+    return REFERENCE.replace(old, new, 1)
+
+
+def test_the_reference_configuration_describes_the_use_case(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, REFERENCE))
+
+    assert settings.project == "airline-ctx"
+    assert settings.backend == "local"
+    assert settings.interactions.names == [
+        "USER_ID", "ITEM_ID", "TIMESTAMP", "CABIN_TYPE", "EVENT_TYPE", "EVENT_VALUE",
+    ]  # fmt: skip
+    assert settings.interactions.context_fields == ["CABIN_TYPE"]
+    assert settings.datasets["USERS"].names == ["USER_ID", "USER_RESIDENCE"]
+    assert settings.solution.event_type == "RATING"
+    assert settings.solution.perform_auto_training is False
+    assert settings.campaign.min_provisioned_tps == 1
+    # Relative paths resolve against the file's folder.
+    assert settings.state_dir == (tmp_path / ".." / ".airctx").resolve()
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, REFERENCE),
+        {
+            "backend": "aws",
+            "region": "eu-west-1",
+            "data_dir": str(tmp_path),
+            "project": None,
+        },
+    )
+
+    assert (settings.backend, settings.region) == ("aws", "eu-west-1")
+    assert settings.data.data_dir == tmp_path.resolve()
+    assert settings.project == "airline-ctx"  # None means "not given"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "perform_hpo: true",
+            'perform_hpo: "false"',
+            "solution.perform_hpo must be bool, not 'false' (write true or false",
+        ),
+        (
+            "perform_auto_training: false",
+            "perform_auto_training: off-ish",
+            "solution.perform_auto_training must be bool",
+        ),
+        (
+            "chunk_rows: 5000",
+            "chunk_rows: lots",
+            "data.chunk_rows must be a whole number of at least 1, not 'lots'",
+        ),
+        (
+            "event_value_threshold: null",
+            "event_value_threshold: high",
+            "solution.event_value_threshold must be a number, not 'high'",
+        ),
+        (
+            "min_provisioned_tps: 1",
+            "min_provisioned_tps: 0",
+            "campaign.min_provisioned_tps must be at least 1",
+        ),
+        (
+            "min_provisioned_tps: 1",
+            'min_provisioned_tps: "1"',
+            "campaign.min_provisioned_tps must be int, not '1'",
+        ),
+        (
+            "{type: continuous, min: 0.0, max: 3.0}",
+            "{type: continuous, min: 0.0, max: -1.0}",
+            "solution.hpo.ranges.context_weight: min 0 is greater than max -1",
+        ),
+        (
+            "create_bucket: false",
+            "create_bucket: 'no'",
+            "aws.create_bucket must be bool",
+        ),
+        (
+            "backend: local",
+            "backend: azure",
+            "backend 'azure' is not one of local, aws",
+        ),
+        (
+            "project: airline-ctx",
+            "project: airline ctx",
+            "is not a valid Personalize name",
+        ),
+    ],
+    ids=[
+        "quoted-bool",
+        "word-bool",
+        "chunk-rows",
+        "threshold",
+        "tps-zero",
+        "tps-string",
+        "hpo-range",
+        "bucket-flag",
+        "backend",
+        "project-name",
+    ],
+)
+def test_bad_values_fail_before_anything_runs(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, with_change(old, new)))
+
+    assert message in str(caught.value)
+
+
+def test_unknown_keys_are_named(tmp_path: Path) -> None:
+    text = with_change("  prefix: airctx", "  prefix: airctx\n  buckett: x")
+
+    with pytest.raises(ConfigError, match=r"aws: unknown key.*buckett"):
+        load_settings(write(tmp_path, text))
+
+
+def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml")
