@@ -203,6 +203,11 @@ class Settings:
                 "datasets.interactions.fields"
             ) from None
 
+    @property
+    def context_values_path(self) -> Path:
+        """Where ``prep-data`` records the context values the prepared data holds."""
+        return self.data.output_dir / "context-values.json"
+
     def prepared_csv(self, kind: str) -> Path:
         """Where ``prep-data`` writes the CSV for one dataset kind."""
         return self.data.output_dir / f"{kind.lower()}.csv"

@@ -125,6 +125,11 @@ def parse_context(values: tuple[str, ...]) -> dict[str, str]:
                 f"{item!r} is not KEY=VALUE (e.g. CABIN_TYPE=Economy)",
                 param_hint="--context",
             )
+        if key.strip() in out:
+            raise click.BadParameter(
+                f"{key.strip()} is given twice; give each context key once",
+                param_hint="--context",
+            )
         out[key.strip()] = value.strip()
     return out
 
@@ -239,20 +244,31 @@ def cli(
     type=click.Choice(["auto", "skytrax", "personalize"]),
     help="Raw Skytrax airline.csv or Personalize-format interactions.",
 )
+@click.option(
+    "--users-input",
+    type=click.Path(dir_okay=False),
+    help="A Personalize-format users CSV (the users schema's columns) to use as "
+    "user metadata (default: data.users_input from the configuration).",
+)
 @output_options
 @pass_app
 def prep_data(
     app: App,
     input_path: str | None,
     input_format: str | None,
+    users_input: str | None,
     output_format: str,
     quiet: bool,
 ) -> None:
     """Turn the input CSV into Personalize interactions and users CSVs.
 
+    Every row dropped is counted by reason in the report. Outputs are replaced only
+    when complete.
+
     \b
     Example:
       airctx prep-data --input ~/skytrax/airline.csv
+      airctx prep-data --input df_interactions.csv --users-input users.csv
     """
     from airctx.pipeline.prep import prep_data as run_prep
 
@@ -262,6 +278,7 @@ def prep_data(
         Path(input_path) if input_path else None,
         input_format,
         progress=app.output.progress,
+        users_input=Path(users_input) if users_input else None,
     )
     app.output.result(report.as_dict())
 

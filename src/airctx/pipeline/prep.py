@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 from airctx.config import Settings
+from airctx.data.files import atomic_write
 from airctx.data.prep import PrepReport, prepare
 from airctx.errors import DataError
 
@@ -15,6 +17,7 @@ def prep_data(
     input_path: Path | None = None,
     input_format: str | None = None,
     progress: Callable[[str], None] | None = None,
+    users_input: Path | None = None,
 ) -> PrepReport:
     """Read the input (default: ``data.input``) and write ``data.output_dir``."""
     source = input_path or settings.data.input_path()
@@ -31,7 +34,7 @@ def prep_data(
         if progress is not None:
             progress(f"  {count:,} rows read")
 
-    return prepare(
+    report = prepare(
         source,
         interactions=settings.interactions,
         users=settings.datasets.get("USERS"),
@@ -41,4 +44,17 @@ def prep_data(
         residence_rule=settings.data.residence_rule,
         chunk_rows=settings.data.chunk_rows,
         progress=rows_read,
+        users_input=users_input or settings.data.users_input_path(),
     )
+    _record_context_values(settings, report)
+    return report
+
+
+def _record_context_values(settings: Settings, report: PrepReport) -> None:
+    """Keep the context values seen, so queries can flag a value the model never saw."""
+    fields = settings.interactions.context_fields
+    if not fields:
+        return
+    document = {fields[0]: sorted(report.events_per_context)}
+    with atomic_write(settings.context_values_path) as fh:
+        fh.write(json.dumps(document, indent=2))

@@ -40,6 +40,9 @@ class Recommendations:
 
 
 def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str]:
+    """Unknown keys are errors; a value the prepared data never had is a warning
+    (events may bring new values, but usually it is a typo that silently means
+    "no context")."""
     declared = project.settings.interactions.context_fields
     for key in context:
         if key not in declared:
@@ -49,7 +52,24 @@ def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str
                 f"schema (declared: {known}); context keys are schema field names, "
                 f"e.g. {declared[0] if declared else 'CABIN_TYPE'}=VALUE"
             )
+    seen = _seen_values(project)
+    for key, value in context.items():
+        if key in seen and value not in seen[key]:
+            project.report(
+                f"warning: {key}={value!r} does not occur in the prepared data "
+                f"(values: {', '.join(seen[key])}); the model has learnt nothing "
+                "about it"
+            )
     return dict(context)
+
+
+def _seen_values(project: Project) -> dict[str, list[str]]:
+    path = project.settings.context_values_path
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): [str(v) for v in values] for k, values in document.items()}
 
 
 def recommend(

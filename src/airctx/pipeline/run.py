@@ -13,8 +13,10 @@ from airctx.pipeline.deploy import deploy
 from airctx.pipeline.imports import import_data
 from airctx.pipeline.prep import prep_data
 from airctx.pipeline.project import Project
-from airctx.pipeline.query import Recommendations, recommend
+from airctx.pipeline.query import Recommendations, rank, recommend
 from airctx.pipeline.train import train
+
+RANKING_RECIPES = ("aws-personalized-ranking", "aws-personalized-ranking-v2")
 
 
 @dataclass
@@ -64,32 +66,51 @@ def run_all(
     say("[4/5] deploy")
     result.steps["deploy"] = deploy(project).as_dict()
     say("[5/5] sample recommendations")
-    user, values = sample_query(settings)
+    sample = sample_query(settings)
     spec = settings.interactions
-    if user is not None and spec.context_fields:
-        for value in values:
-            result.samples.append(
-                recommend(project, user, {spec.context_fields[0]: value}, 10)
-            )
+    if sample.user is None or not spec.context_fields:
+        return result
+    for value in sample.values:
+        context = {spec.context_fields[0]: value}
+        if settings.solution.recipe in RANKING_RECIPES:
+            # A ranking campaign reorders a given list; rank the most used items.
+            ranked = rank(project, sample.user, sample.items, context)
+            ranked.items = ranked.items[:10]
+            result.samples.append(ranked)
+        else:
+            result.samples.append(recommend(project, sample.user, context, 10))
     return result
 
 
-def sample_query(settings: Settings) -> tuple[str | None, list[str]]:
-    """The most active user of the prepared data, and two contrasting context values."""
+@dataclass
+class Sample:
+    """Who to show recommendations for, in which contexts, and the most used items."""
+
+    user: str | None = None
+    values: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+
+
+def sample_query(settings: Settings) -> Sample:
+    """The most active user of the prepared data, two contrasting context values and
+    the 25 most used items."""
     path = settings.prepared_csv("INTERACTIONS")
     spec = settings.interactions
     if not spec.context_fields or not path.is_file():
-        return None, []
+        return Sample()
     field_name = spec.context_fields[0]
     users: Counter[str] = Counter()
     values: Counter[str] = Counter()
+    items: Counter[str] = Counter()
     with open(path, encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             users[row["USER_ID"]] += 1
+            items[row["ITEM_ID"]] += 1
             if row.get(field_name):
                 values[row[field_name]] += 1
     if not users:
-        return None, []
+        return Sample()
     common = [v for v, _n in values.most_common()]
     picks = [common[0], common[-1]] if len(common) > 1 else common
-    return users.most_common(1)[0][0], picks
+    top_items = [i for i, _n in items.most_common(25)]
+    return Sample(users.most_common(1)[0][0], picks, top_items)

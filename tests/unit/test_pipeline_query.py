@@ -1,0 +1,60 @@
+"""Query-side checks that run before any call: context keys and values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from airctx.cli.main import cli
+from airctx.config import load_settings
+from airctx.errors import ContextError
+from airctx.pipeline.project import Project
+from airctx.pipeline.query import check_context
+from tests.conftest import write_project_config
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> tuple[Project, list[str]]:
+    settings = load_settings(write_project_config(tmp_path))
+    lines: list[str] = []
+    # These checks make no AWS call, so no clients are needed.
+    no_clients: Any = None
+    return Project(settings, no_clients, report=lines.append), lines
+
+
+def test_an_unknown_key_is_an_error_naming_the_declared_ones(
+    project: tuple[Project, list[str]],
+) -> None:
+    with pytest.raises(ContextError, match=r"'SEAT'.*declared: CABIN_TYPE"):
+        check_context(project[0], {"SEAT": "1A"})
+
+
+def test_a_value_the_prepared_data_never_had_is_a_warning(
+    project: tuple[Project, list[str]],
+) -> None:
+    proj, lines = project
+    path = proj.settings.context_values_path
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"CABIN_TYPE": ["Economy", "First Class"]}))
+
+    assert check_context(proj, {"CABIN_TYPE": "Economy"}) == {"CABIN_TYPE": "Economy"}
+    assert lines == []
+    check_context(proj, {"CABIN_TYPE": "Econ"})
+    assert len(lines) == 1
+    assert "CABIN_TYPE='Econ' does not occur" in lines[0]
+    assert "Economy, First Class" in lines[0]
+
+
+def test_a_repeated_context_key_is_a_usage_error(tmp_path: Path) -> None:
+    config = write_project_config(tmp_path)
+    args = ["--config", str(config), "recommend", "--user", "u"]
+    args += ["--context", "CABIN_TYPE=Economy", "--context", "CABIN_TYPE=First Class"]
+
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code == 2
+    assert "CABIN_TYPE is given twice" in result.output
