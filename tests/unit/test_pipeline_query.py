@@ -58,3 +58,21 @@ def test_a_repeated_context_key_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "CABIN_TYPE is given twice" in result.output
+
+
+def test_ctrl_c_while_waiting_says_the_work_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airctx.pipeline.train as train_step
+
+    def interrupted(*_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_step, "train", interrupted)
+    monkeypatch.setattr("airctx.cli.main.App.project", lambda *_a, **_k: None)
+    config = write_project_config(tmp_path)
+
+    result = CliRunner().invoke(cli, ["--config", str(config), "train"])
+
+    assert result.exit_code == 130
+    assert "goes on running on the backend" in result.output

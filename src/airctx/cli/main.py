@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+WAITING_COMMANDS = ("import", "train", "deploy", "run", "wait", "teardown")
+
+
 class AirctxGroup(click.Group):
     """The error boundary: airctx errors become ``Error: ...`` and exit code 1."""
 
@@ -38,6 +41,17 @@ class AirctxGroup(click.Group):
             return super().invoke(ctx)
         except AirctxError as exc:
             raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            # Only the waiting stops: imports and training run on the backend.
+            if ctx.invoked_subcommand in WAITING_COMMANDS:
+                click.echo(
+                    "\nInterrupted. Work already started goes on running on the "
+                    "backend; `airctx status` shows it and `airctx wait` (or running "
+                    "the same command again) picks it up.",
+                    err=True,
+                )
+                ctx.exit(130)
+            raise
 
 
 @dataclass
