@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from airctx.aws.session import Clients, client_config, create_clients, create_session
+from airctx.errors import ConfigError
 
 if TYPE_CHECKING:
     from airctx.config import Settings
@@ -49,7 +50,12 @@ def clients_for(settings: Settings) -> Clients:
         region_name=settings.region,
     )
     clients = create_clients(session, config=config)
-    engine = LocalEngine(settings.state_dir, region=settings.region)
+    try:
+        engine = LocalEngine(settings.state_dir, region=settings.region)
+    except ValueError as exc:
+        raise ConfigError(
+            f"cannot open the local engine in {settings.state_dir}: {exc}"
+        ) from exc
     for client in (clients.personalize, clients.runtime, clients.events):
         attach(client, engine)
     clients.local_engine = engine

@@ -61,6 +61,10 @@ class ControlPlane:
 
     # -- shared helpers ------------------------------------------------------------
 
+    def _all(self, kind: str, parent_arn: str | None = None) -> list[Resource]:
+        """The ``kind`` resources of this region and account (the only ones it sees)."""
+        return self.store.list(kind, parent_arn, prefix=self.arns.prefix)
+
     def _get(
         self, arn: Any, kind: str, field: str, stored_type: str | None = None
     ) -> Resource:
@@ -89,17 +93,23 @@ class ControlPlane:
         document["creationDateTime"] = now
         document["lastUpdatedDateTime"] = now
         with self.store.transaction() as db:
-            taken = self.store.find(kind, name, db=db) if name is not None else None
+            taken = (
+                self.store.find(kind, name, db=db, prefix=self.arns.prefix)
+                if name is not None
+                else None
+            )
             if taken is not None:
                 raise ResourceAlreadyExists(
                     f"A {kind} with the name {name} already exists: {taken.arn}"
                 )
             if self.store.get(arn, db=db) is not None:
                 raise ResourceAlreadyExists(f"Resource {arn} already exists")
-            if status in IN_FLIGHT and self.store.count_pending(db) >= MAX_PENDING:
+            pending = self.store.count_pending(db, prefix=self.arns.prefix)
+            if status in IN_FLIGHT and pending >= MAX_PENDING:
                 raise LimitExceeded(
                     f"More than {MAX_PENDING} resources are in CREATE PENDING or "
-                    "CREATE IN_PROGRESS; wait for some of them to finish"
+                    f"CREATE IN_PROGRESS in region {self.arns.region}; wait for some "
+                    "of them to finish"
                 )
             self.store.insert(
                 db,
@@ -190,7 +200,7 @@ class ControlPlane:
     ) -> dict[str, Any]:
         """One page of ``kind`` summaries, narrowed by ``parent`` (field, kind)."""
         owner = self._parent(params, *parent) if parent else None
-        items = [_summary(r.body, fields) for r in self.store.list(kind, owner)]
+        items = [_summary(r.body, fields) for r in self._all(kind, owner)]
         return self._page(key, items, params)
 
     def _group(self, arn: Any, field: str = "datasetGroupArn") -> Resource:
@@ -232,9 +242,7 @@ class ControlPlane:
     def DeleteSchema(self, params: Mapping[str, Any]) -> dict[str, Any]:
         schema = self._get(params.get("schemaArn"), "schema", "schemaArn")
         users = [
-            d.arn
-            for d in self.store.list("dataset")
-            if d.body.get("schemaArn") == schema.arn
+            d.arn for d in self._all("dataset") if d.body.get("schemaArn") == schema.arn
         ]
         if users:
             raise ResourceInUse(
@@ -283,7 +291,7 @@ class ControlPlane:
             params.get("datasetGroupArn"), "dataset-group", "datasetGroupArn"
         )
         for kind in ("dataset", "solution", "event-tracker", "filter"):
-            children = self.store.list(kind, parent_arn=group.arn)
+            children = self._all(kind, parent_arn=group.arn)
             if children:
                 raise ResourceInUse(
                     f"Dataset group {group.arn} still has {len(children)} {kind}(s), "
@@ -363,7 +371,7 @@ class ControlPlane:
         dataset = self._get(params.get("datasetArn"), "dataset", "datasetArn")
         running = [
             j.arn
-            for j in self.store.list("dataset-import-job", dataset.arn)
+            for j in self._all("dataset-import-job", dataset.arn)
             if j.status in IN_FLIGHT
         ]
         if running:
@@ -400,7 +408,7 @@ class ControlPlane:
             )
         running = [
             j.arn
-            for j in self.store.list("dataset-import-job", dataset.arn)
+            for j in self._all("dataset-import-job", dataset.arn)
             if j.status in IN_FLIGHT
         ]
         if running:
@@ -509,7 +517,7 @@ class ControlPlane:
     def DescribeSolution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         solution = self._get(params.get("solutionArn"), "solution", "solutionArn")
         body = public(solution.body)
-        versions = self.store.list("solution-version", solution.arn)
+        versions = self._all("solution-version", solution.arn)
         if versions:
             latest = versions[0].body
             body["latestSolutionVersion"] = _summary(
@@ -540,10 +548,10 @@ class ControlPlane:
 
     def DeleteSolution(self, params: Mapping[str, Any]) -> dict[str, Any]:
         solution = self._get(params.get("solutionArn"), "solution", "solutionArn")
-        versions = {v.arn: v for v in self.store.list("solution-version", solution.arn)}
+        versions = {v.arn: v for v in self._all("solution-version", solution.arn)}
         campaigns = [
             c.arn
-            for c in self.store.list("campaign")
+            for c in self._all("campaign")
             if c.body.get("solutionVersionArn") in versions
         ]
         if campaigns:
@@ -570,7 +578,7 @@ class ControlPlane:
         mode = params.get("trainingMode", "FULL")
         if mode not in ("FULL", "UPDATE"):
             raise InvalidInput("trainingMode must be FULL or UPDATE")
-        versions = self.store.list("solution-version", solution.arn)
+        versions = self._all("solution-version", solution.arn)
         if any(v.status in IN_FLIGHT for v in versions):
             raise ResourceInUse(
                 f"Solution {solution.arn} already has a version in training; wait for "
@@ -706,7 +714,7 @@ class ControlPlane:
             "failureReason",
         )
         solution = self._parent(params, "solutionArn", "solution")
-        rows = self.store.list("campaign")
+        rows = self._all("campaign")
         if solution is not None:
             rows = [
                 r
@@ -765,7 +773,7 @@ class ControlPlane:
     # -- event trackers ------------------------------------------------------------
 
     def _tracker_of(self, group_arn: str) -> Resource | None:
-        trackers = self.store.list("event-tracker", group_arn)
+        trackers = self._all("event-tracker", group_arn)
         return trackers[0] if trackers else None
 
     def CreateEventTracker(self, params: Mapping[str, Any]) -> dict[str, Any]:

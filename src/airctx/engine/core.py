@@ -31,6 +31,10 @@ class LocalEngine:
     ``runner`` is ``"process"`` (the default: jobs run in detached workers that
     outlive the caller, as training on AWS outlives the client that asked for it) or
     ``"thread"`` (jobs run in threads of this process; for tests).
+
+    Several engines may share one ``state_dir``; each sees only the resources of its
+    own ``region`` and ``account_id``, as each AWS region holds its own. A region or
+    account id that AWS could not have raises ValueError.
     """
 
     def __init__(
@@ -41,9 +45,9 @@ class LocalEngine:
         account_id: str = DEFAULT_ACCOUNT,
         runner: str = "process",
     ) -> None:
+        self.arns = Arns(region, account_id)
         self.root = Path(state_dir) / "engine"
         self.store = Store(self.root)
-        self.arns = Arns(region, account_id)
         self.executor = Executor(self.store)
         self.runner: Runner
         if runner == "thread":
@@ -53,7 +57,7 @@ class LocalEngine:
         else:
             raise ValueError(f"unknown runner {runner!r}; use 'process' or 'thread'")
         self.control = ControlPlane(self.store, self.arns, self.runner.submit)
-        self.runtime = Runtime(self.store)
+        self.runtime = Runtime(self.store, self.arns)
         self._ops: dict[
             tuple[str, str], Callable[[Mapping[str, Any]], dict[str, Any]]
         ] = {}
@@ -97,7 +101,7 @@ class LocalEngine:
 
     def progress(self, arn: str) -> str | None:
         """What a job is doing right now (e.g. the HPO trial), or None."""
-        resource = self.store.get(arn)
+        resource = self.store.get(arn) if self.arns.owns(arn) else None
         if resource is None:
             return None
         text = resource.body.get("_progress")
@@ -105,7 +109,7 @@ class LocalEngine:
 
     def baseline_metrics(self, version_arn: str) -> dict[str, float]:
         """The popularity baseline scored on the same split as the version's metrics."""
-        resource = self.store.get(version_arn)
+        resource = self.store.get(version_arn) if self.arns.owns(version_arn) else None
         if resource is None:
             return {}
         return dict(resource.body.get("_baselineMetrics") or {})

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from airctx.engine import filters
+from airctx.engine.arns import Arns
 from airctx.engine.catalog import recipe_by_arn
 from airctx.engine.errors import InvalidInput, ResourceNotFound
 from airctx.engine.recipes.base import LiveEvent, Query, Recommender
@@ -44,14 +45,25 @@ def _camel(name: str) -> str:
 
 
 class Runtime:
-    """GetRecommendations, GetPersonalizedRanking, PutEvents, PutUsers, PutItems."""
+    """GetRecommendations, GetPersonalizedRanking, PutEvents, PutUsers, PutItems.
 
-    def __init__(self, store: Store) -> None:
+    It sees only the resources of its own region and account (``arns``).
+    """
+
+    def __init__(self, store: Store, arns: Arns) -> None:
         self.store = store
+        self.arns = arns
         self._models: dict[str, tuple[float, Recommender]] = {}
         self._lock = threading.Lock()
 
     # -- serving -------------------------------------------------------------------
+
+    def _own(self, arn: Any, kind: str, what: str) -> Resource:
+        """The ``kind`` resource at ``arn`` in this region; ResourceNotFound if none."""
+        found = self.store.get(arn) if self.arns.owns(arn) else None
+        if found is None or found.type != kind:
+            raise self.arns.not_here(str(arn), what)
+        return found
 
     def _campaign(self, params: Mapping[str, Any]) -> tuple[Resource, Resource]:
         if params.get("recommenderArn"):
@@ -61,9 +73,7 @@ class Runtime:
         arn = params.get("campaignArn")
         if not arn:
             raise InvalidInput("campaignArn is required")
-        campaign = self.store.get(arn)
-        if campaign is None or campaign.type != "campaign":
-            raise ResourceNotFound(f"Could not find campaign {arn}")
+        campaign = self._own(arn, "campaign", "campaign")
         if campaign.status != "ACTIVE":
             raise InvalidInput(f"Campaign {arn} is {campaign.status}, not ACTIVE")
         version = self.store.get(campaign.body["solutionVersionArn"])
@@ -118,7 +128,7 @@ class Runtime:
                         context={f: props[c] for c, f in fields.items() if c in props},
                     )
                 )
-            users = self.store.list("dataset", group)
+            users = self.store.list("dataset", group, prefix=self.arns.prefix)
             for dataset in users:
                 if dataset.body["datasetType"] == "USERS":
                     record = self.store.live_record(dataset.arn, user_id)
@@ -145,7 +155,7 @@ class Runtime:
         return {_camel(f.name): f.name for f in spec.fields}
 
     def _interaction_fields(self, group: str) -> dict[str, str]:
-        for dataset in self.store.list("dataset", group):
+        for dataset in self.store.list("dataset", group, prefix=self.arns.prefix):
             if dataset.body["datasetType"] == "INTERACTIONS":
                 return self._fields(dataset)
         return {}
@@ -215,9 +225,7 @@ class Runtime:
     ) -> list[tuple[str, float]]:
         from airctx.engine.datafiles import dataset_specs, read_parts
 
-        resource = self.store.get(params["filterArn"])
-        if resource is None or resource.type != "filter":
-            raise ResourceNotFound(f"Could not find filter {params['filterArn']}")
+        resource = self._own(params["filterArn"], "filter", "filter")
         if resource.status != "ACTIVE":
             raise InvalidInput(
                 f"Filter {resource.arn} is {resource.status}, not ACTIVE"
@@ -282,14 +290,15 @@ class Runtime:
         tracker = next(
             (
                 t
-                for t in self.store.list("event-tracker")
+                for t in self.store.list("event-tracker", prefix=self.arns.prefix)
                 if t.body.get("trackingId") == tracking_id
             ),
             None,
         )
         if tracker is None:
             raise ResourceNotFound(
-                f"No event tracker has the tracking ID {tracking_id}"
+                f"No event tracker of region {self.arns.region} has the tracking ID "
+                f"{tracking_id}"
             )
         if tracker.status != "ACTIVE":
             raise InvalidInput(
@@ -345,9 +354,7 @@ class Runtime:
         import time
 
         arn = params.get("datasetArn")
-        dataset = self.store.get(arn or "")
-        if dataset is None or dataset.type != "dataset":
-            raise ResourceNotFound(f"Could not find dataset {arn}")
+        dataset = self._own(arn, "dataset", "dataset")
         if dataset.body["datasetType"] != kind:
             raise InvalidInput(
                 f"Dataset {arn} is a {dataset.body['datasetType']} dataset, not {kind}"

@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airctx.engine.arns import arn_prefix
+
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: resources carry their ARN's region/account prefix; names are unique per prefix.
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,10 +39,9 @@ CREATE TABLE IF NOT EXISTS resources (
     status TEXT,
     body TEXT NOT NULL,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    arn_prefix TEXT NOT NULL DEFAULT ''
 );
-CREATE UNIQUE INDEX IF NOT EXISTS resources_name ON resources (type, name)
-    WHERE name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS resources_parent ON resources (parent_arn);
 CREATE TABLE IF NOT EXISTS jobs (
     arn TEXT PRIMARY KEY,
@@ -72,6 +74,13 @@ CREATE TABLE IF NOT EXISTS live_records (
     recorded REAL NOT NULL,
     PRIMARY KEY (dataset_arn, record_id)
 );
+"""
+
+# Created after any migration, as they use columns an older database lacks.
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS resources_scoped_name
+    ON resources (type, arn_prefix, name) WHERE name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS resources_scope ON resources (arn_prefix, type)
 """
 
 
@@ -116,10 +125,10 @@ class Store:
             for statement in _DDL.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            _migrate(db, self.path)
+            for statement in _INDEXES.split(";"):
+                if statement.strip():
+                    db.execute(statement)
 
     # -- connections -------------------------------------------------------------
 
@@ -171,8 +180,18 @@ class Store:
     ) -> None:
         db.execute(
             "INSERT INTO resources (arn, type, name, parent_arn, status, body, created,"
-            " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (arn, type, name, parent_arn, status, json.dumps(body), now, now),
+            " updated, arn_prefix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                arn,
+                type,
+                name,
+                parent_arn,
+                status,
+                json.dumps(body),
+                now,
+                now,
+                arn_prefix(arn),
+            ),
         )
 
     def update(
@@ -208,12 +227,20 @@ class Store:
         return _resource(row) if row else None
 
     def find(
-        self, type: str, name: str, db: sqlite3.Connection | None = None
+        self,
+        type: str,
+        name: str,
+        db: sqlite3.Connection | None = None,
+        *,
+        prefix: str,
     ) -> Resource | None:
+        """The ``type`` resource called ``name`` among the ARNs starting ``prefix``."""
         row = (
             (db or self._connection())
             .execute(
-                "SELECT * FROM resources WHERE type = ? AND name = ?", (type, name)
+                "SELECT * FROM resources WHERE type = ? AND arn_prefix = ?"
+                " AND name = ?",
+                (type, prefix, name),
             )
             .fetchone()
         )
@@ -224,25 +251,35 @@ class Store:
         type: str,
         parent_arn: str | None = None,
         db: sqlite3.Connection | None = None,
+        *,
+        prefix: str | None = None,
     ) -> builtins.list[Resource]:
-        conn = db or self._connection()
-        if parent_arn is None:
-            rows = conn.execute(
-                "SELECT * FROM resources WHERE type = ? ORDER BY created DESC, arn",
-                (type,),
-            )
-        else:
-            rows = conn.execute(
-                "SELECT * FROM resources WHERE type = ? AND parent_arn = ?"
-                " ORDER BY created DESC, arn",
-                (type, parent_arn),
-            )
+        """Resources of ``type``, newest first, narrowed to a parent and ARN prefix.
+
+        Without ``prefix`` the list spans every region and account in the store;
+        an API call always passes its own, as each region holds its own resources.
+        """
+        where = ["type = ?"]
+        args: builtins.list[Any] = [type]
+        if parent_arn is not None:
+            where.append("parent_arn = ?")
+            args.append(parent_arn)
+        if prefix is not None:
+            where.append("arn_prefix = ?")
+            args.append(prefix)
+        rows = (db or self._connection()).execute(
+            f"SELECT * FROM resources WHERE {' AND '.join(where)}"
+            " ORDER BY created DESC, arn",
+            args,
+        )
         return [_resource(r) for r in rows.fetchall()]
 
-    def count_pending(self, db: sqlite3.Connection) -> int:
+    def count_pending(self, db: sqlite3.Connection, *, prefix: str) -> int:
+        """Resources being created in one region and account (limits are per region)."""
         row = db.execute(
-            "SELECT COUNT(*) FROM resources WHERE status IN"
-            " ('CREATE PENDING', 'CREATE IN_PROGRESS')"
+            "SELECT COUNT(*) FROM resources WHERE arn_prefix = ? AND status IN"
+            " ('CREATE PENDING', 'CREATE IN_PROGRESS')",
+            (prefix,),
         ).fetchone()
         return int(row[0])
 
@@ -432,6 +469,45 @@ class Store:
 
     def delete_live_records(self, db: sqlite3.Connection, dataset_arn: str) -> None:
         db.execute("DELETE FROM live_records WHERE dataset_arn = ?", (dataset_arn,))
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring a database of an older schema up to :data:`SCHEMA_VERSION` in place."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        # A new database: _DDL has just created it at the current version.
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        return
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise ValueError(
+            f"{path} has schema version {version}, newer than this airctx reads "
+            f"({SCHEMA_VERSION}); upgrade airctx or use another state directory"
+        )
+    if version < 2:
+        columns = {c[1] for c in db.execute("PRAGMA table_info(resources)")}
+        if "arn_prefix" not in columns:
+            db.execute(
+                "ALTER TABLE resources ADD COLUMN arn_prefix TEXT NOT NULL DEFAULT ''"
+            )
+        arns = [r[0] for r in db.execute("SELECT arn FROM resources").fetchall()]
+        db.executemany(
+            "UPDATE resources SET arn_prefix = ? WHERE arn = ?",
+            [(arn_prefix(arn), arn) for arn in arns],
+        )
+        # Names were unique across regions; the new index makes them unique per one.
+        db.execute("DROP INDEX IF EXISTS resources_name")
+        log.info(
+            "migrated %s from schema %d to 2 (%d resources)", path, version, len(arns)
+        )
+    if version < SCHEMA_VERSION:
+        db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION),),
+        )
 
 
 def _resource(row: sqlite3.Row) -> Resource:

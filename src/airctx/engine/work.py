@@ -9,6 +9,7 @@ resource's ``CREATE FAILED`` status with a ``failureReason`` a user can act on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from airctx.engine.arns import name_from_arn
+from airctx.engine.arns import arn_prefix, name_from_arn, scope_dir
 from airctx.engine.catalog import recipe_by_arn
 from airctx.engine.jobs import Heartbeat, JobFailed, JobStopped, pid_alive
 from airctx.engine.store import Resource, Store
@@ -227,7 +228,15 @@ class Executor:
     def data_dir(self, dataset: Resource) -> Path:
         group = name_from_arn(dataset.body["datasetGroupArn"])
         kind = str(dataset.body["datasetType"]).lower()
-        return self.store.root / "data" / group / kind
+        return self.scope_root(dataset.arn) / "data" / group / kind
+
+    def scope_root(self, arn: str) -> Path:
+        """Where the files of ``arn``'s region and account live.
+
+        Names are unique only within a region, so files are kept apart by region as
+        the resources are. Files written before that stay where their bodies point.
+        """
+        return self.store.root / "regions" / scope_dir(arn)
 
     # -- training ------------------------------------------------------------------
 
@@ -308,7 +317,9 @@ class Executor:
             (
                 v
                 for v in self.store.list(
-                    "solution-version", version.body["solutionArn"]
+                    "solution-version",
+                    version.body["solutionArn"],
+                    prefix=arn_prefix(version.arn),
                 )
                 if v.status == "ACTIVE" and v.body.get("trainingMode", "FULL") == "FULL"
             ),
@@ -343,7 +354,8 @@ class Executor:
         return extra
 
     def _model_dir(self, version: Resource) -> Path:
-        return self.store.root / "models" / "/".join(version.arn.split("/")[-2:])
+        tail = "/".join(version.arn.split("/")[-2:])
+        return self.scope_root(version.arn) / "models" / tail
 
     def _save_model(self, version: Resource, model: Any) -> None:
         """Write the model beside its final place, then rename it there."""
@@ -369,23 +381,38 @@ class Executor:
     def _delete(self, resource: Resource) -> None:
         self._set_status(resource, "DELETE IN_PROGRESS")
         paths: list[Path] = []
+        empty_dirs: list[Path] = []
+        prefix = arn_prefix(resource.arn)
         with self.store.transaction() as db:
             if resource.type == "dataset":
                 paths.append(self.data_dir(resource))
+                # Imports written before files were kept per region live elsewhere.
+                paths.extend(Path(p).parent for p in resource.body.get("_imports", []))
                 self.store.delete_live_records(db, resource.arn)
-                for job in self.store.list("dataset-import-job", resource.arn, db=db):
+                for job in self.store.list(
+                    "dataset-import-job", resource.arn, db=db, prefix=prefix
+                ):
                     self.store.delete(db, job.arn)
             elif resource.type == "solution":
-                for version in self.store.list("solution-version", resource.arn, db=db):
+                for version in self.store.list(
+                    "solution-version", resource.arn, db=db, prefix=prefix
+                ):
                     if "_modelDir" in version.body:
                         paths.append(Path(version.body["_modelDir"]))
                     self.store.delete(db, version.arn)
             elif resource.type == "dataset-group":
                 self.store.delete_events(db, resource.arn)
-                paths.append(self.store.root / "data" / name_from_arn(resource.arn))
+                name = name_from_arn(resource.arn)
+                paths.append(self.scope_root(resource.arn) / "data" / name)
+                # The directory of the same name from before files were kept per
+                # region may hold another region's data: remove it only when empty.
+                empty_dirs.append(self.store.root / "data" / name)
             self.store.delete(db, resource.arn)
         for path in paths:
             shutil.rmtree(path, ignore_errors=True)
+        for path in empty_dirs:
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def local_path(location: str) -> Path:
