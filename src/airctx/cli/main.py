@@ -763,7 +763,10 @@ def serve(
         if access_key_id and secret_access_key
         else None
     )
-    engine = LocalEngine(settings.state_dir, region=settings.region)
+    try:
+        engine = LocalEngine(settings.state_dir, region=settings.region)
+    except ValueError as exc:
+        raise click.ClickException(f"cannot open the local engine: {exc}") from exc
     try:
         server = make_server(
             engine, host, port, credentials=credentials, region=settings.region
