@@ -118,8 +118,14 @@ def test_teardown_treats_already_deleted_resources_as_done(deployed: Harness) ->
 
 
 def test_compare_lists_every_value_of_the_context_field(shared: Harness) -> None:
+    known = shared.project.settings.context_values_path
+    known.write_text('{"CABIN_TYPE": ["Business Class", "Economy", "First Class"]}')
+    reported = len(shared.reports)
+
     result = compare(shared.project, "u1", "CABIN_TYPE", None, {}, 5)
 
+    # Every compared value is a known one: no warning about unseen values.
+    assert not [r for r in shared.reports[reported:] if r.startswith("warning")]
     # Values come from the prepared CSV, most common first (all three are equal
     # here, so only the set is checked).
     assert set(result.lists) == {"Economy", "Business Class", "First Class"}

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,15 +43,7 @@ def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str
     """Unknown keys are errors; a value the prepared data never had is a warning
     (events may bring new values, but usually it is a typo that silently means
     "no context")."""
-    declared = project.settings.interactions.context_fields
-    for key in context:
-        if key not in declared:
-            known = ", ".join(declared) or "none"
-            raise ContextError(
-                f"context key {key!r} is not a context field of the interactions "
-                f"schema (declared: {known}); context keys are schema field names, "
-                f"e.g. {declared[0] if declared else 'CABIN_TYPE'}=VALUE"
-            )
+    check_context_keys(project, context)
     seen = _seen_values(project)
     for key, value in context.items():
         if key in seen and value not in seen[key]:
@@ -61,6 +53,19 @@ def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str
                 "about it"
             )
     return dict(context)
+
+
+def check_context_keys(project: Project, keys: Iterable[str]) -> None:
+    """Every key must be a context field the interactions schema declares."""
+    declared = project.settings.interactions.context_fields
+    for key in keys:
+        if key not in declared:
+            known = ", ".join(declared) or "none"
+            raise ContextError(
+                f"context key {key!r} is not a context field of the interactions "
+                f"schema (declared: {known}); context keys are schema field names, "
+                f"e.g. {declared[0] if declared else 'CABIN_TYPE'}=VALUE"
+            )
 
 
 def _seen_values(project: Project) -> dict[str, list[str]]:
@@ -244,7 +249,7 @@ def compare(
     num_results: int = 10,
 ) -> Comparison:
     """Recommend once per value of ``field_name``, the rest of the context fixed."""
-    check_context(project, {field_name: "", **context})
+    check_context_keys(project, [field_name, *context])
     if field_name in context:
         raise ContextError(
             f"--context {field_name}=... and --compare {field_name} contradict each "
