@@ -48,23 +48,15 @@ def child(mode: str, path: Path, out_dir: Path) -> None:
     """One measured run; prints a JSON line for the parent."""
     import pandas as pd
 
-    from airctx.config import DatasetSpec, FieldSpec
+    from airctx.config import load_settings
     from airctx.data.prep import prepare
 
-    interactions = DatasetSpec(
-        "INTERACTIONS",
-        (
-            FieldSpec("USER_ID"),
-            FieldSpec("ITEM_ID"),
-            FieldSpec("TIMESTAMP", "long"),
-            FieldSpec("CABIN_TYPE", categorical=True, context=True),
-            FieldSpec("EVENT_TYPE"),
-            FieldSpec("EVENT_VALUE", "float"),
-        ),
+    # The reference use case's field lists, from the project's own configuration.
+    settings = load_settings(
+        Path(__file__).resolve().parents[1] / "config" / "airctx.yaml"
     )
-    users = DatasetSpec(
-        "USERS", (FieldSpec("USER_ID"), FieldSpec("USER_RESIDENCE", categorical=True))
-    )
+    interactions = settings.interactions
+    users = settings.datasets["USERS"]
     base_rss = _rss_mb()
     start = time.perf_counter()
     if mode == "baseline":

@@ -9,7 +9,26 @@ from pathlib import Path
 
 import pytest
 
+from airctx.config import DatasetSpec, FieldSpec
+
 REPO = Path(__file__).resolve().parents[1]
+
+# The reference use case's field lists, written out so that data-layer tests do not
+# change when someone edits config/airctx.yaml.
+INTERACTIONS = DatasetSpec(
+    "INTERACTIONS",
+    (
+        FieldSpec("USER_ID"),
+        FieldSpec("ITEM_ID"),
+        FieldSpec("TIMESTAMP", "long"),
+        FieldSpec("CABIN_TYPE", categorical=True, context=True),
+        FieldSpec("EVENT_TYPE"),
+        FieldSpec("EVENT_VALUE", "float"),
+    ),
+)
+USERS = DatasetSpec(
+    "USERS", (FieldSpec("USER_ID"), FieldSpec("USER_RESIDENCE", categorical=True))
+)
 
 
 def skytrax_dir() -> Path | None:

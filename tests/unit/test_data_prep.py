@@ -19,21 +19,8 @@ from airctx.data import prep as prep_module
 from airctx.data.files import atomic_write
 from airctx.data.prep import SKYTRAX_COLUMNS, PrepReport, prepare
 from airctx.errors import DataError
+from tests.conftest import INTERACTIONS, USERS
 
-INTERACTIONS = DatasetSpec(
-    "INTERACTIONS",
-    (
-        FieldSpec("USER_ID"),
-        FieldSpec("ITEM_ID"),
-        FieldSpec("TIMESTAMP", "long"),
-        FieldSpec("CABIN_TYPE", categorical=True, context=True),
-        FieldSpec("EVENT_TYPE"),
-        FieldSpec("EVENT_VALUE", "float"),
-    ),
-)
-USERS = DatasetSpec(
-    "USERS", (FieldSpec("USER_ID"), FieldSpec("USER_RESIDENCE", categorical=True))
-)
 SKYTRAX_HEADER = (
     "airline_name,link,title,author,author_country,date,content,aircraft,"
     "type_traveller,cabin_flown,route,overall_rating,seat_comfort_rating,"

@@ -18,21 +18,7 @@ from airctx.data.schema import (
     spec_from_avro,
 )
 from airctx.errors import SchemaError
-
-INTERACTIONS = DatasetSpec(
-    "INTERACTIONS",
-    (
-        FieldSpec("USER_ID"),
-        FieldSpec("ITEM_ID"),
-        FieldSpec("TIMESTAMP", "long"),
-        FieldSpec("CABIN_TYPE", categorical=True, context=True),
-        FieldSpec("EVENT_TYPE"),
-        FieldSpec("EVENT_VALUE", "float"),
-    ),
-)
-USERS = DatasetSpec(
-    "USERS", (FieldSpec("USER_ID"), FieldSpec("USER_RESIDENCE", categorical=True))
-)
+from tests.conftest import INTERACTIONS, USERS
 
 
 def _with(spec: DatasetSpec, *extra: FieldSpec) -> DatasetSpec:

@@ -7,28 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from airctx.config import DatasetSpec, FieldSpec
 from airctx.data.validate import (
     MAX_PROBLEMS_PER_RULE,
     Problem,
     ValidationReport,
     validate_files,
 )
+from tests.conftest import INTERACTIONS, USERS
 
-INTERACTIONS = DatasetSpec(
-    "INTERACTIONS",
-    (
-        FieldSpec("USER_ID"),
-        FieldSpec("ITEM_ID"),
-        FieldSpec("TIMESTAMP", "long"),
-        FieldSpec("CABIN_TYPE", categorical=True, context=True),
-        FieldSpec("EVENT_TYPE"),
-        FieldSpec("EVENT_VALUE", "float"),
-    ),
-)
-USERS = DatasetSpec(
-    "USERS", (FieldSpec("USER_ID"), FieldSpec("USER_RESIDENCE", categorical=True))
-)
 SPECS = {"INTERACTIONS": INTERACTIONS, "USERS": USERS}
 HEADER = "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE"
 

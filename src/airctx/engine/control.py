@@ -10,6 +10,7 @@ which never leave the engine.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
@@ -236,7 +237,7 @@ class ControlPlane:
         }
 
     def ListSchemas(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = ("name", "schemaArn", "creationDateTime", "lastUpdatedDateTime")
+        keys = summary_fields("ListSchemas", "schemas")
         return self._list(params, "schema", "schemas", keys)
 
     def DeleteSchema(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -276,14 +277,7 @@ class ControlPlane:
         return {"datasetGroup": public(group.body)}
 
     def ListDatasetGroups(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "name",
-            "datasetGroupArn",
-            "status",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-            "failureReason",
-        )
+        keys = summary_fields("ListDatasetGroups", "datasetGroups")
         return self._list(params, "dataset-group", "datasetGroups", keys)
 
     def DeleteDatasetGroup(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -340,14 +334,7 @@ class ControlPlane:
         return {"dataset": body}
 
     def ListDatasets(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "name",
-            "datasetArn",
-            "datasetType",
-            "status",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-        )
+        keys = summary_fields("ListDatasets", "datasets")
         parent = ("datasetGroupArn", "dataset-group")
         return self._list(params, "dataset", "datasets", keys, parent)
 
@@ -441,15 +428,7 @@ class ControlPlane:
         return {"datasetImportJob": public(job.body)}
 
     def ListDatasetImportJobs(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "datasetImportJobArn",
-            "jobName",
-            "status",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-            "failureReason",
-            "importMode",
-        )
+        keys = summary_fields("ListDatasetImportJobs", "datasetImportJobs")
         parent = ("datasetArn", "dataset")
         return self._list(
             params, "dataset-import-job", "datasetImportJobs", keys, parent
@@ -461,16 +440,7 @@ class ControlPlane:
         if params.get("domain"):
             return self._page("recipes", [], params)
         items = [
-            _summary(
-                info.document(0.0),
-                (
-                    "name",
-                    "recipeArn",
-                    "status",
-                    "creationDateTime",
-                    "lastUpdatedDateTime",
-                ),
-            )
+            _summary(info.document(0.0), summary_fields("ListRecipes", "recipes"))
             for info in RECIPES.values()
         ]
         return self._page("recipes", items, params)
@@ -521,28 +491,12 @@ class ControlPlane:
         if versions:
             latest = versions[0].body
             body["latestSolutionVersion"] = _summary(
-                latest,
-                (
-                    "solutionVersionArn",
-                    "status",
-                    "trainingMode",
-                    "trainingType",
-                    "creationDateTime",
-                    "lastUpdatedDateTime",
-                    "failureReason",
-                ),
+                latest, summary_fields("ListSolutionVersions", "solutionVersions")
             )
         return {"solution": body}
 
     def ListSolutions(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "name",
-            "solutionArn",
-            "status",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-            "recipeArn",
-        )
+        keys = summary_fields("ListSolutions", "solutions")
         parent = ("datasetGroupArn", "dataset-group")
         return self._list(params, "solution", "solutions", keys, parent)
 
@@ -636,15 +590,7 @@ class ControlPlane:
         }
 
     def ListSolutionVersions(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "solutionVersionArn",
-            "status",
-            "trainingMode",
-            "trainingType",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-            "failureReason",
-        )
+        keys = summary_fields("ListSolutionVersions", "solutionVersions")
         parent = ("solutionArn", "solution")
         return self._list(params, "solution-version", "solutionVersions", keys, parent)
 
@@ -705,14 +651,7 @@ class ControlPlane:
         return {"campaign": public(campaign.body)}
 
     def ListCampaigns(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "name",
-            "campaignArn",
-            "status",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-            "failureReason",
-        )
+        keys = summary_fields("ListCampaigns", "campaigns")
         solution = self._parent(params, "solutionArn", "solution")
         rows = self._all("campaign")
         if solution is not None:
@@ -803,13 +742,7 @@ class ControlPlane:
         return {"eventTracker": public(tracker.body)}
 
     def ListEventTrackers(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "name",
-            "eventTrackerArn",
-            "status",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-        )
+        keys = summary_fields("ListEventTrackers", "eventTrackers")
         parent = ("datasetGroupArn", "dataset-group")
         return self._list(params, "event-tracker", "eventTrackers", keys, parent)
 
@@ -871,15 +804,7 @@ class ControlPlane:
         }
 
     def ListFilters(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        keys = (
-            "name",
-            "filterArn",
-            "creationDateTime",
-            "lastUpdatedDateTime",
-            "datasetGroupArn",
-            "failureReason",
-            "status",
-        )
+        keys = summary_fields("ListFilters", "Filters")
         parent = ("datasetGroupArn", "dataset-group")
         return self._list(params, "filter", "Filters", keys, parent)
 
@@ -917,6 +842,20 @@ def _check_schema_fits(schema: Resource, dataset_type: str) -> None:
             f"Schema {schema.arn} cannot be used for a {dataset_type} dataset: "
             + "; ".join(problems)
         )
+
+
+@functools.cache
+def summary_fields(operation: str, key: str) -> tuple[str, ...]:
+    """The members of one entry of ``operation``'s list ``key``, as botocore models it.
+
+    Taking them from the service model keeps every summary the engine returns to
+    exactly what Amazon Personalize returns.
+    """
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("personalize")
+    output = model.operation_model(operation).output_shape
+    return tuple(output.members[key].member.members)  # type: ignore[union-attr]
 
 
 def _summary(body: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
