@@ -136,7 +136,7 @@ def test_a_tracked_event_changes_the_next_recommendations(pipeline: Airctx) -> N
 
 
 def test_an_unknown_context_key_is_a_clear_error(pipeline: Airctx) -> None:
-    result = pipeline("recommend", "--user", "x", "--context", "SEAT=1A", expect=1)
+    result = pipeline("recommend", "--user", "x", "--context", "SEAT=1A", expect=2)
     assert "SEAT" in result.output and "CABIN_TYPE" in result.output
 
 

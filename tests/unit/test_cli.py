@@ -133,7 +133,7 @@ def test_an_unknown_context_key_is_refused_before_any_call(config: Path) -> None
 
     result = invoke(config, "recommend", "--user", "u1", "--context", "SEAT=1A")
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error, like any bad option
     assert (
         "'SEAT' is not a context field" in result.stderr
         and "CABIN_TYPE" in result.stderr
@@ -253,3 +253,27 @@ def test_aws_backend_without_credentials_gives_setup_instructions(
     assert "no usable AWS credentials were found" in result.stderr
     assert "aws configure" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_every_command_option_reads_the_environment_variable_its_flag_names() -> None:
+    """AIRCTX_<COMMAND>_<OPTION> must follow the flag, not the Python parameter."""
+    import click
+
+    from airctx.cli.main import cli
+
+    wrong = []
+    for name, command in cli.commands.items():
+        prefix = "AIRCTX_" + name.upper().replace("-", "_")
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.name in ("help",):
+                continue
+            longs = [o for o in param.opts if o.startswith("--")]
+            if not longs:
+                continue
+            flag = longs[0][2:].upper().replace("-", "_")
+            expected = {f"{prefix}_{flag}", f"AIRCTX_{flag}"}
+            actual = param.envvar if param.envvar else f"{prefix}_{param.name.upper()}"
+            names = {actual} if isinstance(actual, str) else set(actual)
+            if not names & expected:
+                wrong.append(f"{name} {longs[0]}: {sorted(names)}")
+    assert wrong == []

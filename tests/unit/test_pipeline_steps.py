@@ -19,7 +19,7 @@ from airctx.aws.session import create_clients
 from airctx.config import FieldSpec, Settings, load_settings
 from airctx.engine.core import LocalEngine
 from airctx.engine.inprocess import attach
-from airctx.errors import ConfigError, ResourceConflict
+from airctx.errors import ConfigError, ResourceConflict, ResourceError, SchemaError
 from airctx.pipeline.deploy import deploy
 from airctx.pipeline.imports import import_data
 from airctx.pipeline.project import Project
@@ -219,6 +219,51 @@ def test_data_imported_before_and_replaced_since_is_imported_again(
     assert "USERS" not in again.skipped
     assert len({first, second, again.jobs["USERS"]}) == 3
     assert import_data(harness.project).skipped == ["INTERACTIONS", "USERS"]
+
+
+def test_an_incremental_import_appends_a_file_below_the_minimums(
+    harness: Harness, tmp_path: Path
+) -> None:
+    import_data(harness.project)
+    interactions = tmp_path / "prepared" / "interactions.csv"
+    header = interactions.read_text(encoding="utf-8").splitlines()[0]
+    rows = [f"u{u},item{u},{1_600_000_000 + u},Economy,RATING,9" for u in range(12)]
+    interactions.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+    result = import_data(harness.project, mode="INCREMENTAL")
+
+    jobs = harness.engine.store.list("dataset-import-job")
+    appended = [j for j in jobs if j.arn == result.jobs["INTERACTIONS"]]
+    assert appended[0].status == "ACTIVE"
+    assert appended[0].body["importMode"] == "INCREMENTAL"
+    assert result.skipped == ["USERS"]
+
+
+def test_an_incremental_import_into_an_empty_dataset_is_refused_first(
+    harness: Harness,
+) -> None:
+    with pytest.raises(ResourceError, match="hold no data yet"):
+        import_data(harness.project, mode="INCREMENTAL")
+
+    assert harness.engine.store.list("dataset-import-job") == []
+
+
+def test_validation_checks_the_field_lists_first(harness: Harness) -> None:
+    from airctx.pipeline.imports import validate
+
+    settings = harness.project.settings
+    spec = settings.interactions
+    fields = tuple(
+        replace(f, categorical=False) if f.name == "CABIN_TYPE" else f
+        for f in spec.fields
+    )
+    broken = replace(spec, fields=fields)
+    harness.bind(
+        replace(settings, datasets={**settings.datasets, "INTERACTIONS": broken})
+    )
+
+    with pytest.raises(SchemaError, match="CABIN_TYPE"):
+        validate(harness.project)
 
 
 def test_a_changed_schema_is_reported_with_its_differences(harness: Harness) -> None:

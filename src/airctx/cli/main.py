@@ -21,7 +21,7 @@ import click
 
 from airctx import __version__
 from airctx.cli.output import Output
-from airctx.errors import AirctxError
+from airctx.errors import AirctxError, ContextError
 
 if TYPE_CHECKING:
     from airctx.config import Settings
@@ -39,6 +39,9 @@ class AirctxGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ContextError as exc:
+            # A context key the schema lacks is a mistake in the command line.
+            raise click.UsageError(str(exc), ctx) from exc
         except AirctxError as exc:
             raise click.ClickException(str(exc)) from exc
         except KeyboardInterrupt:
@@ -250,6 +253,7 @@ def cli(
 @click.option(
     "--input",
     "input_path",
+    envvar="AIRCTX_PREP_DATA_INPUT",
     type=click.Path(dir_okay=False),
     help="Input CSV (default: data.input from the configuration).",
 )
@@ -408,7 +412,13 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
 
 
 @cli.command()
-@click.option("--user", "user_id", required=True, help="The user to recommend for.")
+@click.option(
+    "--user",
+    "user_id",
+    required=True,
+    envvar="AIRCTX_RECOMMEND_USER",
+    help="The user to recommend for.",
+)
 @click.option(
     "--context",
     "context",
@@ -427,6 +437,7 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
 @click.option(
     "--compare",
     "compare_field",
+    envvar="AIRCTX_RECOMMEND_COMPARE",
     metavar="FIELD",
     help="Show the top N for every value of this context field side by side.",
 )
@@ -485,7 +496,13 @@ def recommend(
 
 
 @cli.command()
-@click.option("--user", "user_id", required=True, help="The user to rank for.")
+@click.option(
+    "--user",
+    "user_id",
+    required=True,
+    envvar="AIRCTX_RANK_USER",
+    help="The user to rank for.",
+)
 @click.option("--items", required=True, help="Comma-separated item ids to reorder.")
 @click.option(
     "--context",
@@ -522,8 +539,20 @@ def rank(
 
 
 @cli.command("track-event")
-@click.option("--user", "user_id", required=True, help="Who the event is about.")
-@click.option("--item", "item_id", required=True, help="The item interacted with.")
+@click.option(
+    "--user",
+    "user_id",
+    required=True,
+    envvar="AIRCTX_TRACK_EVENT_USER",
+    help="Who the event is about.",
+)
+@click.option(
+    "--item",
+    "item_id",
+    required=True,
+    envvar="AIRCTX_TRACK_EVENT_ITEM",
+    help="The item interacted with.",
+)
 @click.option(
     "--event-type",
     default="RATING",
@@ -538,7 +567,12 @@ def rank(
     metavar="KEY=VALUE",
     help="Context of the event; repeatable.",
 )
-@click.option("--session", "session_id", help="Session id (default: a new one).")
+@click.option(
+    "--session",
+    "session_id",
+    envvar="AIRCTX_TRACK_EVENT_SESSION",
+    help="Session id (default: a new one).",
+)
 @output_options
 @pass_app
 def track_event(

@@ -179,11 +179,14 @@ def validate_files(
     event_type: str | None,
     event_value_threshold: float | None,
     chunk_rows: int = 50_000,
+    minimums: bool = True,
 ) -> ValidationReport:
     """Validate the prepared CSVs (keyed by dataset kind) against their specs.
 
     ``event_type`` and ``event_value_threshold`` are the training filters: the
-    minimum interaction counts apply to what is left after them.
+    minimum interaction counts apply to what is left after them. ``minimums`` is
+    off for data appended to a dataset (an incremental import), where Personalize's
+    minimums apply to the dataset's total, not to the file.
     """
     report = ValidationReport()
     if "INTERACTIONS" not in files:
@@ -204,7 +207,14 @@ def validate_files(
 
     with scratch_db(_scratch_dir(files.values()), "validate") as db:
         _validate_all(
-            files, specs, report, event_type, event_value_threshold, chunk_rows, db
+            files,
+            specs,
+            report,
+            event_type,
+            event_value_threshold,
+            chunk_rows,
+            db,
+            minimums,
         )
     logger.info(
         "validated %d file(s): %d error(s), %d warning(s)",
@@ -231,6 +241,7 @@ def _validate_all(
     event_value_threshold: float | None,
     chunk_rows: int,
     db: sqlite3.Connection,
+    minimums: bool,
 ) -> None:
     user_hashes = HashSet(db, "users")
     item_hashes = HashSet(db, "items")
@@ -247,6 +258,7 @@ def _validate_all(
                 user_hashes,
                 item_hashes,
                 db,
+                minimums,
             )
     for kind, id_field, interacting in (
         ("USERS", "USER_ID", user_hashes),
@@ -297,6 +309,7 @@ def _validate_interactions(
     user_hashes: HashSet,
     item_hashes: HashSet,
     db: sqlite3.Connection,
+    minimums: bool = True,
 ) -> None:
     check = _Checker(path, report)
     if event_type is not None and spec.get("EVENT_TYPE") is None:
@@ -352,6 +365,8 @@ def _validate_interactions(
     summary.events_per_context = dict(per_context.most_common())
 
     filters = _filters_text(event_type, threshold)
+    if not minimums:
+        return
     if summary.interactions_after_filters < MIN_INTERACTIONS:
         check.problem(
             "min_interactions",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airctx.data.schema import check_spec
 from airctx.data.validate import ValidationReport, validate_files
 from airctx.errors import DataError, ResourceError, ValidationFailed
 from airctx.pipeline.project import Project
@@ -50,20 +51,24 @@ def prepared_files(project: Project) -> dict[str, Path]:
     return {k: p for k, p in files.items() if p.is_file()}
 
 
-def validate(project: Project) -> ValidationReport:
+def validate(project: Project, *, minimums: bool = True) -> ValidationReport:
+    """Check the field lists, then the prepared CSVs against them."""
     settings = project.settings
+    for spec in settings.datasets.values():
+        check_spec(spec)
     files = prepared_files(project)
     return validate_files(
         files,
         {k: settings.datasets[k] for k in files},
         event_type=settings.solution.event_type,
         event_value_threshold=settings.solution.event_value_threshold,
+        minimums=minimums,
     )
 
 
 def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
     """Validate, then import every prepared dataset into its Personalize dataset."""
-    report = validate(project)
+    report = validate(project, minimums=mode == "FULL")
     result = ImportResult(validation=report.as_dict())
     if not report.ok:
         raise ValidationFailed(
@@ -72,6 +77,8 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
             report,
         )
     provisioned = create_schemas(project)
+    if mode == "INCREMENTAL":
+        _check_appendable(project, provisioned.datasets, prepared_files(project))
     for kind, path in prepared_files(project).items():
         dataset_arn = provisioned.datasets[kind]
         base = _job_name(project.settings.project, kind, path)
@@ -154,6 +161,28 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
                 "over"
             )
     return result
+
+
+def _check_appendable(
+    project: Project, datasets: dict[str, str], files: dict[str, Path]
+) -> None:
+    """Refuse an incremental import, before it starts, into a dataset with no data."""
+    empty = [
+        kind
+        for kind in files
+        if not any(
+            j["status"] == "ACTIVE"
+            for j in project.paginate(
+                "ListDatasetImportJobs", "datasetImportJobs", datasetArn=datasets[kind]
+            )
+        )
+    ]
+    if empty:
+        raise ResourceError(
+            f"the {', '.join(empty)} dataset(s) hold no data yet, and an INCREMENTAL "
+            "import can only add to earlier data; run `airctx import` (FULL) first. "
+            "Nothing was imported."
+        )
 
 
 def _job_name(project: str, kind: str, path: Path) -> str:
