@@ -612,22 +612,48 @@ def track_event(
 @click.option(
     "--retrain", is_flag=True, help="Train a new version even if data is unchanged."
 )
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    envvar="AIRCTX_RUN_INPUT",
+    help="Input CSV for the prep-data step (default: data.input).",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(["auto", "skytrax", "personalize"]),
+    help="Format of that input (default: data.input_format).",
+)
 @output_options
 @pass_app
-def run(app: App, retrain: bool, output_format: str, quiet: bool) -> None:
+def run(
+    app: App,
+    retrain: bool,
+    input_path: str | None,
+    input_format: str | None,
+    output_format: str,
+    quiet: bool,
+) -> None:
     """Run every step in order: prep-data, import, train, deploy, a sample query.
 
-    Safe to run again: finished steps are found and reused.
+    Safe to run again: finished steps are found and reused. The data is prepared
+    again from the configured input (or --input) on every run.
 
     \b
     Example:
       airctx run
+      airctx run --input df_interactions.csv --input-format personalize
     """
     from airctx.pipeline.run import run_all
 
     _set_output(app, output_format, quiet)
     result = run_all(
-        app.settings(), app.project(), retrain=retrain, progress=app.output.progress
+        app.settings(),
+        app.project(),
+        retrain=retrain,
+        progress=app.output.progress,
+        input_path=Path(input_path) if input_path else None,
+        input_format=input_format,
     )
     app.output.result(result.as_dict(), text=result.summary())
 
@@ -676,6 +702,7 @@ def metrics(app: App, output_format: str, quiet: bool) -> None:
 
     _set_output(app, output_format, quiet)
     result = run(app.project())
+    app.output.progress(f"metrics of {result['solutionVersionArn']}")
     baseline = result["baseline"] or {}
     rows = [
         (name, f"{value:.4f}", f"{baseline[name]:.4f}" if name in baseline else "n/a")
@@ -700,9 +727,14 @@ def status(app: App, output_format: str, quiet: bool) -> None:
 
     _set_output(app, output_format, quiet)
     rows = run(app.project())
-    table = [(r["type"], r["name"], r["status"], r.get("cost", "")) for r in rows]
+    table = [
+        (r["type"], r["name"], r["status"], r.get("detail", ""), r.get("cost", ""))
+        for r in rows
+    ]
+    if not rows:
+        app.output.progress(f"nothing found for project {app.settings().project}")
     app.output.result(
-        rows, table=table, headers=("type", "name", "status", "idle cost")
+        rows, table=table, headers=("type", "name", "status", "detail", "idle cost")
     )
 
 

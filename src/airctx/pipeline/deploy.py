@@ -44,7 +44,8 @@ def campaign_config(project: Project) -> dict[str, Any]:
 
 def deploy(project: Project) -> DeployResult:
     settings = project.settings
-    version = latest_version(project)
+    # A campaign must not go back to older data while newer data is training.
+    version = latest_version(project, training="wait" if project.wait else "refuse")
     name = settings.campaign_name
     tps = settings.campaign.min_provisioned_tps
     config = campaign_config(project)

@@ -19,10 +19,9 @@ from airctx.data.validate import ValidationReport, validate_files
 from airctx.errors import DataError, ResourceError, ValidationFailed
 from airctx.pipeline.project import Project
 from airctx.pipeline.resources import create_schemas
+from airctx.pipeline.waiter import IN_FLIGHT
 
 log = logging.getLogger(__name__)
-
-IN_FLIGHT = ("CREATE PENDING", "CREATE IN_PROGRESS")
 
 
 @dataclass
@@ -161,6 +160,39 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
                 "over"
             )
     return result
+
+
+def unimported_changes(project: Project) -> bool:
+    """Whether the prepared interactions differ from what the dataset holds now."""
+    path = project.settings.prepared_csv("INTERACTIONS")
+    group = project.find(
+        "ListDatasetGroups",
+        "datasetGroups",
+        "name",
+        project.settings.dataset_group_name,
+    )
+    if not path.is_file() or group is None:
+        return False
+    base = _job_name(project.settings.project, "INTERACTIONS", path)
+    for dataset in project.paginate(
+        "ListDatasets", "datasets", datasetGroupArn=group["datasetGroupArn"]
+    ):
+        if dataset["datasetType"] != "INTERACTIONS":
+            continue
+        active = [
+            j
+            for j in project.paginate(
+                "ListDatasetImportJobs",
+                "datasetImportJobs",
+                datasetArn=dataset["datasetArn"],
+            )
+            if j["status"] == "ACTIVE"
+        ]
+        if not active:
+            return True
+        newest = max(active, key=lambda j: j["creationDateTime"])
+        return not str(newest["jobName"]).startswith(base)
+    return True
 
 
 def _check_appendable(

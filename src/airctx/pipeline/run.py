@@ -6,6 +6,7 @@ import csv
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from airctx.config import Settings
@@ -14,7 +15,7 @@ from airctx.pipeline.imports import import_data
 from airctx.pipeline.prep import prep_data
 from airctx.pipeline.project import Project
 from airctx.pipeline.query import Recommendations, rank, recommend
-from airctx.pipeline.train import train
+from airctx.pipeline.train import check_recipe, train
 
 RANKING_RECIPES = ("aws-personalized-ranking", "aws-personalized-ranking-v2")
 
@@ -51,11 +52,16 @@ def run_all(
     *,
     retrain: bool = False,
     progress: Callable[[str], None] | None = None,
+    input_path: Path | None = None,
+    input_format: str | None = None,
 ) -> RunResult:
     say = progress or (lambda _m: None)
     result = RunResult()
+    # A recipe the backend does not offer fails here, before any data is moved.
+    check_recipe(project)
     say("[1/5] prep-data")
-    result.steps["prep"] = prep_data(settings, progress=say).as_dict()
+    prepared = prep_data(settings, input_path, input_format, progress=say)
+    result.steps["prep"] = prepared.as_dict()
     say("[2/5] import (schemas, dataset group, datasets, import jobs)")
     result.steps["import"] = import_data(project).as_dict()
     say("[3/5] train")

@@ -74,6 +74,10 @@ def status(project: Project) -> list[dict[str, Any]]:
         ):
             continue
         row = _row("campaign", campaign["name"], campaign["status"], arn)
+        update = described.get("latestCampaignUpdate") or {}
+        row["detail"] = "serves " + described["solutionVersionArn"].rsplit("/", 1)[-1]
+        if update.get("status") not in (None, "ACTIVE"):
+            row["detail"] += f" (update {update['status']})"
         if campaign["status"] == "ACTIVE":
             row["cost"] = (
                 f"minProvisionedTPS {described['minProvisionedTPS']} "

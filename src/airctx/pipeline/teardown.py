@@ -11,8 +11,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from airctx.errors import ResourceError
 from airctx.pipeline.project import Project, snake
 from airctx.pipeline.status import status
+from airctx.pipeline.waiter import IN_FLIGHT
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,18 @@ def plan(project: Project) -> list[Step]:
 
 
 def teardown(project: Project, steps: list[Step]) -> list[Step]:
+    # Personalize refuses to delete a solution while a version trains or a dataset
+    # while it imports; stopping half-way would leave a half-deleted project.
+    busy = [
+        r
+        for r in status(project)
+        if r["type"] in ("solution-version", "import-job") and r["status"] in IN_FLIGHT
+    ]
+    if busy:
+        raise ResourceError(
+            f"{busy[0]['type']} {busy[0]['arn']} is {busy[0]['status']}; run "
+            "`airctx wait` and then teardown again. Nothing was deleted."
+        )
     done: list[Step] = []
     for kind in ORDER:
         batch = [s for s in steps if s.type == kind]

@@ -10,6 +10,7 @@ from typing import Any
 from airctx.config import Settings
 from airctx.errors import ConfigError, ResourceConflict, ResourceError
 from airctx.pipeline.project import Project
+from airctx.pipeline.waiter import IN_FLIGHT
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,14 @@ def solution_request(settings: Settings, group_arn: str) -> dict[str, Any]:
 def train(project: Project, *, retrain: bool = False) -> TrainResult:
     settings = project.settings
     group = project.dataset_group_arn()
-    _check_recipe(project)
+    check_recipe(project)
+    from airctx.pipeline.imports import unimported_changes
+
+    if unimported_changes(project):
+        project.report(
+            "warning: the prepared interactions differ from what the dataset holds; "
+            "run `airctx import` first to train on them"
+        )
     request = solution_request(settings, group)
     solution_arn = _ensure_solution(project, request)
 
@@ -115,7 +123,7 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
     return result
 
 
-def _check_recipe(project: Project) -> None:
+def check_recipe(project: Project) -> None:
     """Fail before any cost when the backend does not offer the configured recipe."""
     wanted = project.settings.solution.recipe
     if project.settings.backend == "aws" and wanted in RETIRED_ON_AWS:
@@ -256,8 +264,12 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def latest_version(project: Project) -> str:
-    """The newest ACTIVE solution version of the configured solution."""
+def latest_version(project: Project, *, training: str = "ignore") -> str:
+    """The newest ACTIVE solution version of the configured solution.
+
+    ``training`` says what to do when a newer version is still training:
+    ``"ignore"`` it, ``"wait"`` for it (and return it), or ``"refuse"``.
+    """
     group = project.dataset_group_arn()
     name = project.settings.solution_name
     found = project.find(
@@ -265,13 +277,30 @@ def latest_version(project: Project) -> str:
     )
     if found is None:
         raise ResourceError(f"solution {name} does not exist; run `airctx train` first")
-    versions = [
-        v
-        for v in project.paginate(
+    every = list(
+        project.paginate(
             "ListSolutionVersions", "solutionVersions", solutionArn=found["solutionArn"]
         )
-        if v["status"] == "ACTIVE"
-    ]
+    )
+    newest = max(every, key=lambda v: v["creationDateTime"]) if every else None
+    if newest is not None and newest["status"] in IN_FLIGHT and training != "ignore":
+        arn = str(newest["solutionVersionArn"])
+        if training == "refuse":
+            raise ResourceError(
+                f"solution version {arn} is still training and is newer than the "
+                "ACTIVE versions; run `airctx wait` first, then this command"
+            )
+        project.report(f"waiting for the version in training: {arn}")
+        project.waiter.wait(
+            "solution_version",
+            arn,
+            lambda: project.describe(
+                "DescribeSolutionVersion", "solutionVersion", "solutionVersionArn", arn
+            ),
+            timeout=project.settings.waits.timeout_for("solution_version"),
+        )
+        return arn
+    versions = [v for v in every if v["status"] == "ACTIVE"]
     if not versions:
         raise ResourceError(
             f"solution {name} has no ACTIVE version; run `airctx train` "

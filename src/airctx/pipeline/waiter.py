@@ -19,6 +19,7 @@ from airctx.errors import ResourceError, ResourceFailed, WaitTimeout
 log = logging.getLogger(__name__)
 
 ACTIVE = "ACTIVE"
+IN_FLIGHT = ("CREATE PENDING", "CREATE IN_PROGRESS")
 FAILED = ("CREATE FAILED", "DELETE FAILED", "UPDATE FAILED", "CREATE STOPPED")
 Describe = Callable[[], Mapping[str, Any] | None]
 StateReport = Callable[[str, str, str, float], None]
