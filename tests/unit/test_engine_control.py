@@ -358,6 +358,24 @@ def test_solution_config_rules(dsg: Group) -> None:
         e,
         InvalidInput,
         "CreateSolution",
+        "banana_weight",
+        name="a",
+        performHPO=True,
+        solutionConfig={
+            "hpoConfig": {
+                "algorithmHyperParameterRanges": {
+                    "continuousHyperParameterRanges": [
+                        {"name": "banana_weight", "minValue": 0, "maxValue": 1}
+                    ]
+                }
+            }
+        },
+        **base,
+    )
+    raises(
+        e,
+        InvalidInput,
+        "CreateSolution",
         "not a recipe",
         name="a",
         datasetGroupArn=dsg.group,

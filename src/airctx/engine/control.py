@@ -468,6 +468,8 @@ class ControlPlane:
             )
         config = dict(params.get("solutionConfig") or {})
         _check_solution_config(config, bool(params.get("performHPO")))
+        if config.get("hpoConfig"):
+            _check_hpo_ranges(info.name, config["hpoConfig"])
         body: dict[str, Any] = {
             "name": name,
             "solutionArn": self.arns.solution(name),
@@ -860,6 +862,17 @@ def summary_fields(operation: str, key: str) -> tuple[str, ...]:
 
 def _summary(body: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: body[k] for k in keys if k in body}
+
+
+def _check_hpo_ranges(recipe: str, hpo_config: Mapping[str, Any]) -> None:
+    """Ranges must name hyperparameters the recipe has (a typo tunes nothing)."""
+    from airctx.engine.hpo import parse_ranges
+    from airctx.engine.recipes import recipe_class
+
+    try:
+        parse_ranges(recipe_class(recipe), hpo_config)
+    except ValueError as exc:
+        raise InvalidInput(f"solutionConfig.hpoConfig: {exc}") from None
 
 
 def _check_solution_config(config: Any, perform_hpo: bool) -> None:

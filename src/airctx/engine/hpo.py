@@ -66,6 +66,13 @@ def parse_ranges(
     known = set(recipe_cls.DEFAULT_HYPERPARAMETERS)
     ranges = [r for r in _ranges(declared) if r.name in known]
     skipped = sorted({r.name for r in _ranges(declared)} - known)
+    unknown = [n for n in skipped if n not in recipe_cls.AWS_HYPERPARAMETERS]
+    if unknown:
+        raise ValueError(
+            f"hpoConfig ranges name hyperparameter(s) {', '.join(unknown)} that "
+            f"{recipe_cls.RECIPE} does not have; its hyperparameters are "
+            + ", ".join(sorted(known))
+        )
     if skipped:
         logger.warning(
             "%s: no local hyperparameter named %s; those ranges are skipped",

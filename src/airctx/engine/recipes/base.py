@@ -77,6 +77,9 @@ class Recommender(ABC):
     RECIPE: ClassVar[str]
     # Recipes whose hyperparameters HPO may tune, with Personalize-style defaults.
     DEFAULT_HYPERPARAMETERS: ClassVar[Mapping[str, str]] = {}
+    # Amazon Personalize's hyperparameters of the recipe this one stands in for:
+    # accepted (so AWS configurations work) but without local meaning.
+    AWS_HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def fit(

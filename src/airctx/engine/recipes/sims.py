@@ -38,6 +38,7 @@ class Sims(Recommender):
     """
 
     RECIPE = "aws-sims"
+    AWS_HYPERPARAMETERS = _AWS_ONLY
     DEFAULT_HYPERPARAMETERS: ClassVar[Mapping[str, str]] = {
         "popularity_discount_factor": "0.5",
         "min_cointeraction_count": "1",
