@@ -838,7 +838,12 @@ def serve(
             engine, host, port, credentials=credentials, region=settings.region
         )
     except (ValueError, OSError) as exc:
-        raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
+        hint = ""
+        if credentials is None and "credentials" in str(exc):
+            hint = " (give --access-key-id and --secret-access-key)"
+        raise click.ClickException(
+            f"cannot serve on {host}:{port}: {exc}{hint}"
+        ) from exc
     click.echo(
         f"serving the local Personalize engine at {server.endpoint_url} "
         f"(state: {settings.state_dir}); Ctrl-C stops",
