@@ -120,6 +120,28 @@ def output_options(func: F) -> F:
     )(func)
 
 
+def input_options(command: str) -> Callable[[F], F]:
+    """``--input`` and ``--input-format``, for the commands that prepare data."""
+    prefix = "AIRCTX_" + command.upper().replace("-", "_")
+
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--input-format",
+            type=click.Choice(["auto", "skytrax", "personalize"]),
+            help="Raw Skytrax airline.csv or Personalize-format interactions "
+            "(default: data.input_format).",
+        )(func)
+        return click.option(
+            "--input",
+            "input_path",
+            type=click.Path(dir_okay=False),
+            envvar=f"{prefix}_INPUT",
+            help="Input CSV (default: data.input from the configuration).",
+        )(func)
+
+    return decorate
+
+
 def wait_option(func: F) -> F:
     return click.option(
         "--no-wait",
@@ -250,18 +272,7 @@ def cli(
 
 
 @cli.command("prep-data")
-@click.option(
-    "--input",
-    "input_path",
-    envvar="AIRCTX_PREP_DATA_INPUT",
-    type=click.Path(dir_okay=False),
-    help="Input CSV (default: data.input from the configuration).",
-)
-@click.option(
-    "--input-format",
-    type=click.Choice(["auto", "skytrax", "personalize"]),
-    help="Raw Skytrax airline.csv or Personalize-format interactions.",
-)
+@input_options("prep-data")
 @click.option(
     "--users-input",
     type=click.Path(dir_okay=False),
@@ -612,18 +623,7 @@ def track_event(
 @click.option(
     "--retrain", is_flag=True, help="Train a new version even if data is unchanged."
 )
-@click.option(
-    "--input",
-    "input_path",
-    type=click.Path(dir_okay=False),
-    envvar="AIRCTX_RUN_INPUT",
-    help="Input CSV for the prep-data step (default: data.input).",
-)
-@click.option(
-    "--input-format",
-    type=click.Choice(["auto", "skytrax", "personalize"]),
-    help="Format of that input (default: data.input_format).",
-)
+@input_options("run")
 @output_options
 @pass_app
 def run(
