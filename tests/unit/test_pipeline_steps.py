@@ -395,3 +395,16 @@ def test_an_unknown_recipe_lists_the_offered_ones(harness: Harness) -> None:
 
     with pytest.raises(ConfigError, match="aws-user-personalization-v2"):
         train(harness.project)
+
+
+def test_tracking_an_event_prints_no_state_lines(deployed: Harness) -> None:
+    from airctx.pipeline.query import track_event
+
+    lines: list[tuple[Any, ...]] = []
+    deployed.project.waiter.report = lambda *line: lines.append(line)
+
+    track_event(
+        deployed.project, "u1", "item3", "RATING", 9.0, {"CABIN_TYPE": "Economy"}
+    )
+
+    assert lines == []

@@ -104,6 +104,11 @@ def ensure_event_tracker(project: Project) -> tuple[str, str]:
     trackers = list(
         project.paginate("ListEventTrackers", "eventTrackers", datasetGroupArn=group)
     )
+    if trackers and trackers[0].get("status") == "ACTIVE":
+        # Nothing to wait for: no state line on every track-event.
+        arn = str(trackers[0]["eventTrackerArn"])
+        found = project.call("DescribeEventTracker", arn, eventTrackerArn=arn)
+        return arn, str(found["eventTracker"]["trackingId"])
     if trackers:
         arn = str(trackers[0]["eventTrackerArn"])
     else:
