@@ -130,6 +130,9 @@ def test_compare_lists_every_value_of_the_context_field(shared: Harness) -> None
     # here, so only the set is checked).
     assert set(result.lists) == {"Economy", "Business Class", "First Class"}
     assert all(len(items) == 5 for items in result.lists.values())
+    # JSON output carries each item's score, as recommend's does.
+    first = result.as_dict()["lists"]["Economy"][0]
+    assert first["score"] == result.scores["Economy"][0]
     assert len({tuple(items) for items in result.lists.values()}) > 1
 
 

@@ -7,6 +7,7 @@ names Personalize expects.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -171,6 +172,7 @@ class Comparison:
     user_id: str
     field: str
     lists: dict[str, list[str]]
+    scores: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def marks(self, value: str) -> list[str]:
         first = next(iter(self.lists))
@@ -192,12 +194,21 @@ class Comparison:
             "field": self.field,
             "lists": {
                 value: [
-                    {"itemId": item, "moved": mark}
-                    for item, mark in zip(items, self.marks(value), strict=True)
+                    self._entry(value, rank, item, mark)
+                    for rank, (item, mark) in enumerate(
+                        zip(items, self.marks(value), strict=True)
+                    )
                 ]
                 for value, items in self.lists.items()
             },
         }
+
+    def _entry(self, value: str, rank: int, item: str, mark: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"itemId": item}
+        if value in self.scores:
+            entry["score"] = self.scores[value][rank]
+        entry["moved"] = mark
+        return entry
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Headers and rows: rank, then one column per value."""
@@ -258,13 +269,13 @@ def compare(
     chosen = (
         list(dict.fromkeys(values)) if values else context_values(project, field_name)
     )
-    lists = {
-        value: [
-            item
-            for item, _score in recommend(
-                project, user_id, {**context, field_name: value}, num_results
-            ).items
-        ]
+    answers = {
+        value: recommend(project, user_id, {**context, field_name: value}, num_results)
         for value in chosen
     }
-    return Comparison(user_id, field_name, lists)
+    return Comparison(
+        user_id,
+        field_name,
+        {value: [item for item, _s in a.items] for value, a in answers.items()},
+        {value: [score for _i, score in a.items] for value, a in answers.items()},
+    )
