@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import os
 import sqlite3
@@ -363,6 +364,27 @@ def test_missing_column_names_it_and_suggests(
     assert str(src) in str(info.value)
     assert "line 1" in str(info.value)
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("USER_ID,ITEM_ID\n".encode("utf-16"), "UTF-16 text; save it as UTF-8"),
+        (gzip.compress(b"USER_ID,ITEM_ID\n"), "gzip-compressed; decompress it"),
+        (b"PK\x03\x04rest", "a zip archive"),
+    ],
+    ids=["utf-16", "gzip", "zip"],
+)
+def test_a_file_that_is_not_csv_text_is_named_as_such(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    src = tmp_path / "in.csv"
+    src.write_bytes(content)
+
+    with pytest.raises(DataError) as caught:
+        run(src, tmp_path / "out")
+
+    assert str(src) in str(caught.value) and message in str(caught.value)
 
 
 @pytest.mark.parametrize("content", [b"", b"\n\n", b"\xef\xbb\xbf"], ids=repr)

@@ -59,7 +59,22 @@ def sniff(path: Path) -> TextFormat:
     return TextFormat(encoding, delimiter, header, warnings)
 
 
+# Signatures of files that are not text CSV at all: reading them as Latin-1 would
+# only produce a confusing "missing columns" error.
+_NOT_CSV = {
+    codecs.BOM_UTF16_LE: "UTF-16 text; save it as UTF-8 CSV",
+    codecs.BOM_UTF16_BE: "UTF-16 text; save it as UTF-8 CSV",
+    b"\x1f\x8b": "gzip-compressed; decompress it first (gunzip)",
+    b"PK\x03\x04": "a zip archive (or an Excel workbook); extract or export the CSV",
+}
+
+
 def _detect_encoding(path: Path) -> tuple[str, str | None]:
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    for signature, what in _NOT_CSV.items():
+        if start.startswith(signature):
+            raise DataError(f"{path}: the file is {what}")
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines_before = 0
     with path.open("rb") as handle:
