@@ -408,3 +408,29 @@ def test_tracking_an_event_prints_no_state_lines(deployed: Harness) -> None:
     )
 
     assert lines == []
+
+
+def test_a_resource_created_meanwhile_by_another_run_is_adopted(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another run creates the dataset group between this run's look-up and create.
+    name = harness.project.settings.dataset_group_name
+    real_find = Project.find
+    missed: list[str] = []
+
+    def find_before_the_other_run(
+        self: Project, operation: str, *a: Any, **k: Any
+    ) -> Any:
+        if operation == "ListDatasetGroups" and not missed:
+            missed.append(operation)
+            harness.clients.personalize.create_dataset_group(name=name)
+            return None
+        return real_find(self, operation, *a, **k)
+
+    monkeypatch.setattr(Project, "find", find_before_the_other_run)
+
+    provisioned = create_schemas(harness.project)
+
+    assert missed == ["ListDatasetGroups"]
+    assert harness.counts()["dataset-group"] == 1
+    assert provisioned.dataset_group_arn.endswith(f"dataset-group/{name}")

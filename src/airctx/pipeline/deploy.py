@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from airctx.pipeline.project import Project
+from airctx.pipeline.project import Project, raced
 from airctx.pipeline.train import latest_version
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def campaign_config(project: Project) -> dict[str, Any]:
     return {"itemExplorationConfig": exploration} if exploration else {}
 
 
+@raced
 def deploy(project: Project) -> DeployResult:
     settings = project.settings
     # A campaign must not go back to older data while newer data is training.

@@ -6,20 +6,22 @@ any other, and running one twice creates nothing twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from airctx.aws.errors import error_code, translate_errors
 from airctx.aws.session import Clients
 from airctx.config import Settings
-from airctx.errors import ResourceError
+from airctx.errors import ResourceConflict, ResourceError
 from airctx.pipeline.waiter import Waiter
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
+F = TypeVar("F", bound=Callable[..., Any])
 # What `--no-wait` does not wait for: `airctx wait` picks these up later.
 LONG_RUNNING = frozenset({"dataset_import_job", "solution_version", "campaign"})
 
@@ -128,6 +130,28 @@ class Project:
                 "`airctx create-schemas` (or `airctx run`) first"
             )
         return str(found["datasetGroupArn"])
+
+
+def raced(ensure: F) -> F:
+    """Let a find-or-create step adopt what another run created a moment earlier.
+
+    Two pipelines (say, two CI jobs) can both look a resource up, both miss it, and
+    both create it: the loser gets ResourceAlreadyExistsException. Running the step
+    again then finds the winner's resource and checks it like any other.
+    """
+
+    @functools.wraps(ensure)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return ensure(*args, **kwargs)
+        except ResourceConflict as exc:
+            cause = exc.__cause__
+            if cause is None or error_code(cause) != "ResourceAlreadyExistsException":
+                raise
+            log.info("%s lost a creation race; looking again", ensure.__name__)
+            return ensure(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def snake(operation: str) -> str:

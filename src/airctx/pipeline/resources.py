@@ -14,7 +14,7 @@ from typing import Any
 from airctx.config import DatasetSpec
 from airctx.data.schema import avro_schema, check_spec
 from airctx.errors import ResourceConflict
-from airctx.pipeline.project import Project
+from airctx.pipeline.project import Project, raced
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def create_schemas(project: Project) -> Provisioned:
     return out
 
 
+@raced
 def _ensure_schema(
     project: Project, name: str, spec: DatasetSpec, out: Provisioned
 ) -> str:
@@ -103,6 +104,7 @@ def _schema_differences(current: dict[str, Any], wanted: dict[str, Any]) -> list
     return out
 
 
+@raced
 def _ensure_dataset_group(project: Project, out: Provisioned) -> str:
     name = project.settings.dataset_group_name
     found = project.find("ListDatasetGroups", "datasetGroups", "name", name)
@@ -120,6 +122,7 @@ def _ensure_dataset_group(project: Project, out: Provisioned) -> str:
     return arn
 
 
+@raced
 def _ensure_dataset(project: Project, kind: str, out: Provisioned) -> str:
     group = out.dataset_group_arn
     found = next(

@@ -9,7 +9,7 @@ from typing import Any
 
 from airctx.config import Settings
 from airctx.errors import ConfigError, ResourceConflict, ResourceError
-from airctx.pipeline.project import Project
+from airctx.pipeline.project import Project, raced
 from airctx.pipeline.waiter import IN_FLIGHT
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,7 @@ def check_recipe(project: Project) -> None:
         )
 
 
+@raced
 def _ensure_solution(project: Project, request: dict[str, Any]) -> str:
     name = request["name"]
     found = project.find(
