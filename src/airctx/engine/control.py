@@ -135,14 +135,18 @@ class ControlPlane:
                 f"{resource.arn} is {resource.status}; it can be deleted once it is "
                 "ACTIVE or has failed"
             )
+        self._move(resource, "DELETE PENDING", job="delete")
+
+    def _move(self, resource: Resource, status: str, job: str | None = None) -> None:
+        """Record a new status (and queue the work that follows from it)."""
         now = time.time()
         with self.store.transaction() as db:
-            body = dict(resource.body, status="DELETE PENDING", lastUpdatedDateTime=now)
-            self.store.update(
-                db, resource.arn, status="DELETE PENDING", body=body, now=now
-            )
-            self.store.add_job(db, resource.arn, "delete", now)
-        self.submit(resource.arn, "delete")
+            body = dict(resource.body, status=status, lastUpdatedDateTime=now)
+            self.store.update(db, resource.arn, status=status, body=body, now=now)
+            if job is not None:
+                self.store.add_job(db, resource.arn, job, now)
+        if job is not None:
+            self.submit(resource.arn, job)
 
     def _page(
         self, key: str, items: list[dict[str, Any]], params: Mapping[str, Any]
@@ -603,12 +607,7 @@ class ControlPlane:
                 f"Solution version {version.arn} is {version.status}; only a version "
                 "in CREATE PENDING or CREATE IN_PROGRESS can be stopped"
             )
-        now = time.time()
-        with self.store.transaction() as db:
-            body = dict(version.body, status="CREATE STOPPING", lastUpdatedDateTime=now)
-            self.store.update(
-                db, version.arn, status="CREATE STOPPING", body=body, now=now
-            )
+        self._move(version, "CREATE STOPPING")
         return {}
 
     def GetSolutionMetrics(self, params: Mapping[str, Any]) -> dict[str, Any]:
