@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -54,14 +54,25 @@ def skytrax() -> Path:
     return found
 
 
-def write_project_config(root: Path) -> Path:
+def write_project_config(
+    root: Path, changes: Mapping[str, str] | None = None, extra: str = ""
+) -> Path:
     """Write the reference configuration into ``root``, keeping state and outputs there.
 
-    Returns the path of the written ``airctx.yaml``.
+    ``changes`` maps a line of the reference file to its replacement (each must be
+    there); ``extra`` is appended. Returns the path of the written ``airctx.yaml``.
     """
     config = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
-    config = config.replace("state_dir: ../.airctx", "state_dir: state")
-    config = config.replace("output_dir: ../build/data", "output_dir: prepared")
+    edits = {
+        "state_dir: ../.airctx": "state_dir: state",
+        "output_dir: ../build/data": "output_dir: prepared",
+        **(changes or {}),
+    }
+    for old, new in edits.items():
+        if old not in config:
+            raise AssertionError(f"config/airctx.yaml has no line {old!r}")
+        config = config.replace(old, new, 1)
+    config += extra
     path = root / "airctx.yaml"
     path.write_text(config, encoding="utf-8")
     return path
@@ -90,6 +101,15 @@ def moto_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         yield
+
+
+def sample_project(
+    root: Path, skytrax: Path, changes: Mapping[str, str] | None = None, extra: str = ""
+) -> Path:
+    """A project in ``root`` reading its own copy of the raw sample (``root/data``)."""
+    copy_sample(skytrax, root / "data" / "raw-sample")
+    data = {"data_dir: ../../shared/data/skytrax": "data_dir: data"}
+    return write_project_config(root, {**data, **(changes or {})}, extra)
 
 
 def copy_sample(skytrax: Path, target: Path) -> Path:

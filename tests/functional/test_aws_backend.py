@@ -27,7 +27,7 @@ from airctx.cli.main import cli
 from airctx.engine.core import LocalEngine
 from airctx.engine.s3source import ENDPOINT_ENV
 from airctx.engine.server import make_server
-from tests.conftest import REPO, copy_sample, skytrax_dir
+from tests.conftest import sample_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -93,38 +93,32 @@ def served_campaigns(tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    found = skytrax_dir()
-    if found is None:
-        pytest.skip("Skytrax data not found: set AIRCTX_DATA_DIR or use ../shared/data")
-    copy_sample(found, tmp_path / "data" / "raw-sample")
-    config = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
-    config = config.replace("state_dir: ../.airctx", "state_dir: state")
-    config = config.replace("output_dir: ../build/data", "output_dir: prepared")
-    config = config.replace("data_dir: ../../shared/data/skytrax", "data_dir: data")
-    config = config.replace("perform_hpo: true", "perform_hpo: false")
-    config = config.replace("bucket: null", f"bucket: {BUCKET}")
-    config = config.replace("create_bucket: false", "create_bucket: true")
-    config += "\nwaits:\n  poll_seconds: 0.1\n  max_poll_seconds: 0.5\n"
-    (tmp_path / "airctx.yaml").write_text(config, encoding="utf-8")
-    return tmp_path / "airctx.yaml"
+def project(tmp_path: Path, skytrax: Path) -> Path:
+    return sample_project(
+        tmp_path,
+        skytrax,
+        {
+            "perform_hpo: true": "perform_hpo: false",
+            "bucket: null": f"bucket: {BUCKET}",
+            "create_bucket: false": "create_bucket: true",
+        },
+        "\nwaits:\n  poll_seconds: 0.1\n  max_poll_seconds: 0.5\n",
+    )
+
+
+def aws_args(project: Path, served: str, aws_services: str | None) -> list[str]:
+    """Global options that point the aws backend at serve (and moto for S3/IAM)."""
+    args = ["--config", str(project), "--backend", "aws", "--region", REGION]
+    args += ["--endpoint-url", served]
+    if aws_services is not None:
+        args += ["--services-endpoint-url", aws_services]
+    return args
 
 
 def test_the_whole_pipeline_on_the_aws_backend(
     project: Path, served: str, aws_services: str | None
 ) -> None:
-    base = [
-        "--config",
-        str(project),
-        "--backend",
-        "aws",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        served,
-    ]
-    if aws_services is not None:
-        base += ["--services-endpoint-url", aws_services]
+    base = aws_args(project, served, aws_services)
 
     def airctx(*args: str) -> Any:
         result = CliRunner().invoke(cli, [*base, *args, "--output", "json"])
@@ -181,18 +175,7 @@ def test_retired_recipe_is_refused_before_anything_is_billed(
         "recipe: aws-user-personalization", "recipe: aws-hrnn-metadata"
     )
     project.write_text(text, encoding="utf-8")
-    base = [
-        "--config",
-        str(project),
-        "--backend",
-        "aws",
-        "--region",
-        REGION,
-        "--endpoint-url",
-        served,
-    ]
-    if aws_services is not None:
-        base += ["--services-endpoint-url", aws_services]
+    base = aws_args(project, served, aws_services)
     for step in ("prep-data", "import"):
         assert CliRunner().invoke(cli, [*base, step, "-q"]).exit_code == 0
 

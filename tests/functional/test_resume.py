@@ -20,25 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, copy_sample, skytrax_dir
+from tests.conftest import REPO, sample_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    found = skytrax_dir()
-    if found is None:
-        pytest.skip("Skytrax data not found: set AIRCTX_DATA_DIR or use ../shared/data")
-    copy_sample(found, tmp_path / "data" / "raw-sample")
-    text = (REPO / "config" / "airctx.yaml").read_text(encoding="utf-8")
-    text = text.replace("state_dir: ../.airctx", "state_dir: state")
-    text = text.replace("output_dir: ../build/data", "output_dir: prepared")
-    text = text.replace("data_dir: ../../shared/data/skytrax", "data_dir: data")
-    text = text.replace("max_training_jobs: 6", "max_training_jobs: 2")
-    text += "\nwaits:\n  poll_seconds: 0.2\n  max_poll_seconds: 1\n"
-    (tmp_path / "airctx.yaml").write_text(text, encoding="utf-8")
-    return tmp_path / "airctx.yaml"
+def config(tmp_path: Path, skytrax: Path) -> Path:
+    return sample_project(
+        tmp_path,
+        skytrax,
+        {"max_training_jobs: 6": "max_training_jobs: 2"},
+        "\nwaits:\n  poll_seconds: 0.2\n  max_poll_seconds: 1\n",
+    )
 
 
 def airctx(config: Path, *args: str) -> subprocess.Popen[str]:
