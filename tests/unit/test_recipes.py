@@ -312,3 +312,47 @@ def test_sims_finds_the_item_used_together() -> None:
 def test_sims_pads_unknown_items_with_popular_ones() -> None:
     model = fitted(Sims)
     assert [item for item, _ in model.similar_items("nope", 2)] == ["A", "B"]
+
+
+# ---- time and rating scale are robust to a few outlying events ----------------
+
+YEAR = 365 * DAY
+
+
+def test_a_live_event_years_after_training_counts_like_one_at_its_end() -> None:
+    model = fitted(UserPersonalization)
+    end = 1_600_000_000.0 + 70 * DAY
+    scores = []
+    for when in (end, end + 10 * YEAR):
+        live = [LiveEvent("E", when, "RATING", 9.0, {"CABIN": "Economy"})]
+        scores.append(model.scores(Query("x1", {"CABIN": "First"}, live)))
+    np.testing.assert_allclose(scores[0], scores[1])
+
+
+def _rated(item_ratings: list[tuple[str, float]], users: int) -> pd.DataFrame:
+    rows = [
+        (f"{item}{k}", item, "Economy", rating)
+        for item, rating in item_ratings
+        for k in range(users)
+    ]
+    return _events(rows)
+
+
+def test_one_event_decades_newer_does_not_make_the_history_stale() -> None:
+    frame = _rated([("A", 8.0), ("B", 8.0)], 120)
+    frame = frame[~((frame["ITEM_ID"] == "B") & (frame.index % 2 == 0))]
+    late = frame.iloc[:1].assign(
+        USER_ID="late", ITEM_ID="G", TIMESTAMP=frame["TIMESTAMP"].max() + 30 * YEAR
+    )
+    model = UserPersonalization()
+    model.fit(TrainingData(pd.concat([frame, late]), context_fields=("CABIN",)), {})
+    assert top_ids(model, Query("new"), 3) == ["A", "B", "G"]
+
+
+def test_one_absurd_rating_does_not_flatten_the_others() -> None:
+    frame = _rated([("A", 9.0), ("B", 2.0)], 100)
+    absurd = frame.iloc[:1].assign(USER_ID="odd", ITEM_ID="C", EVENT_VALUE=1e9)
+    model = UserPersonalization()
+    model.fit(TrainingData(pd.concat([frame, absurd]), context_fields=("CABIN",)), {})
+    scores = dict(model.recommend(Query("new"), 3))
+    assert scores["A"] > scores["B"]

@@ -34,6 +34,11 @@ SECONDS_PER_DAY = 86_400.0
 # Neighbours kept per item in co-occurrence tables: bounds model size and query time
 # on large catalogues while keeping every neighbour for catalogues of a few hundred.
 MAX_NEIGHBOURS = 200
+# A model's "now" (for recency decay and recent popularity) is the time by which this
+# share of its events had happened, and its rating scale spans the same central share
+# of EVENT_VALUE: a few events far newer than the rest (live events recorded years
+# after a historical import) or one absurd value must not rescale everything else.
+ROBUST_QUANTILE = 0.99
 
 
 def parse_hyperparameters(
@@ -123,6 +128,24 @@ def top_k(
     order = np.lexsort((eligible, -scores[eligible]))
     chosen = eligible[order]
     return [(str(item_ids[j]), float(scores[j])) for j in chosen]
+
+
+def reference_time(times: FloatArray) -> float:
+    """The time by which ROBUST_QUANTILE of the events had happened (0 if none)."""
+    if times.size == 0:
+        return 0.0
+    return float(np.quantile(times, ROBUST_QUANTILE, method="higher"))
+
+
+def value_range(values: FloatArray) -> tuple[float, float]:
+    """The central ROBUST_QUANTILE of the finite values; (0, 0) when they are equal."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (0.0, 0.0)
+    tail = (1.0 - ROBUST_QUANTILE) / 2.0
+    low = float(np.quantile(finite, tail, method="lower"))
+    high = float(np.quantile(finite, 1.0 - tail, method="higher"))
+    return (low, high) if high > low else (0.0, 0.0)
 
 
 def normalise(vector: FloatArray) -> FloatArray:

@@ -165,6 +165,7 @@ class UserPersonalization(Recommender):
         self.context_values: dict[str, list[str]] = {}
         self.user_values: dict[str, list[str]] = {}
         self.value_range = (0.0, 1.0)
+        self.reference_time = 0.0
         self.item_ids = np.array([], dtype=str)
         self.user_ids = np.array([], dtype=str)
         self.popularity = np.zeros(0)
@@ -244,7 +245,9 @@ class UserPersonalization(Recommender):
         times = frame[TIMESTAMP].to_numpy(dtype=np.float64)
         quality = self._event_quality(frame)
         half_life = self.params["recency_half_life_days"] * _common.SECONDS_PER_DAY
-        strength = 0.5 ** ((times.max() - times) / half_life) * quality
+        self.reference_time = _common.reference_time(times)
+        age = np.maximum(self.reference_time - times, 0.0)
+        strength = 0.5 ** (age / half_life) * quality
         share = np.bincount(items, weights=strength, minlength=n_items).astype(
             np.float64
         )
@@ -386,11 +389,7 @@ class UserPersonalization(Recommender):
             values = frame[EVENT_VALUE].to_numpy(dtype=np.float64, na_value=np.nan)
         else:
             values = np.full(len(frame), np.nan)
-        finite = values[np.isfinite(values)]
-        if finite.size and finite.max() > finite.min():
-            self.value_range = (float(finite.min()), float(finite.max()))
-        else:
-            self.value_range = (0.0, 0.0)
+        self.value_range = _common.value_range(values)
         return self._quality(values)
 
     def _quality(self, values: _common.FloatArray) -> _common.FloatArray:
@@ -555,7 +554,13 @@ class UserPersonalization(Recommender):
             columns["context_quality"] = tables.item_quality[candidates]
 
         items, times = events.items, events.times
-        when = float(times.max()) if items.size else tables.latest_time
+        # Live events newer than the training data are placed at its end: the
+        # tables know nothing later.
+        when = (
+            min(float(times.max()), tables.latest_time)
+            if items.size
+            else (tables.latest_time)
+        )
         columns["log_near_short"] = tables.near(
             when, ranker.SHORT_WINDOW_DAYS, candidates
         )
@@ -666,7 +671,12 @@ class UserPersonalization(Recommender):
             return None
 
         half_life = self.params["recency_half_life_days"] * _common.SECONDS_PER_DAY
-        weight = 0.5 ** ((times.max() - times) / half_life) * events.quality
+        # Decay from the user's latest event, or from the model's "now" when live
+        # events are newer than the training data, so that one event recorded
+        # years later does not make the rest of the history look stale.
+        now = min(float(times.max()), self.reference_time)
+        age = np.maximum(now - times, 0.0)
+        weight = 0.5 ** (age / half_life) * events.quality
         wanted = np.array(
             [
                 self._context_codes[name].get(str(query.context.get(name)), -2)
@@ -764,6 +774,7 @@ class UserPersonalization(Recommender):
             "context_values": self.context_values,
             "user_values": self.user_values,
             "value_range": list(self.value_range),
+            "reference_time": self.reference_time,
             "ranker_features": list(ranker.FEATURES) if self.ranker else [],
             "ranker_examples": self.ranker_examples,
         }
@@ -788,6 +799,10 @@ class UserPersonalization(Recommender):
         low, high = meta["value_range"]
         model.value_range = (float(low), float(high))
         model.item_ids = arrays["item_ids"].astype(str)
+        # Models saved before the reference time was recorded used the newest event.
+        model.reference_time = float(
+            meta.get("reference_time", arrays["event_times"].max(initial=0.0))
+        )
         model.user_ids = arrays["user_ids"].astype(str)
         model.popularity = arrays["popularity"]
         model.user_metadata = arrays["user_metadata"]

@@ -89,7 +89,7 @@ class ItemTables:
         ease_lambda: float,
     ) -> ItemTables:
         """Build every table from the training events (codes already assigned)."""
-        latest = float(times.max())
+        latest = _common.reference_time(times)
         recent = np.bincount(
             items[times >= latest - RECENT_DAYS * _common.SECONDS_PER_DAY],
             minlength=n_items,
@@ -97,7 +97,8 @@ class ItemTables:
         log_recent = np.log(recent / max(recent.sum(), 1.0) + EPS)
         last_seen = np.full(n_items, float(times.min()))
         np.maximum.at(last_seen, items, times)
-        log_idle = np.log1p((latest - last_seen) / _common.SECONDS_PER_DAY)
+        idle = np.maximum(latest - last_seen, 0.0)
+        log_idle = np.log1p(idle / _common.SECONDS_PER_DAY)
 
         origin = float(times.min())
         span = max(latest - origin, 1.0)
