@@ -277,3 +277,42 @@ def test_every_command_option_reads_the_environment_variable_its_flag_names() ->
             if not names & expected:
                 wrong.append(f"{name} {longs[0]}: {sorted(names)}")
     assert wrong == []
+
+
+# -- aws-only options ---
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--endpoint-url", "http://127.0.0.1:8642"], {}, "--endpoint-url"),
+        (
+            ["--services-endpoint-url", "http://127.0.0.1:5000"],
+            {},
+            "--services-endpoint-url",
+        ),
+        ([], {"AIRCTX_ENDPOINT_URL": "http://127.0.0.1:8642"}, "AIRCTX_ENDPOINT_URL"),
+        (
+            [],
+            {"AIRCTX_SERVICES_ENDPOINT_URL": "http://127.0.0.1:5000"},
+            "AIRCTX_SERVICES_ENDPOINT_URL",
+        ),
+    ],
+    ids=["flag", "services-flag", "variable", "services-variable"],
+)
+def test_an_aws_only_endpoint_on_the_local_backend_is_a_usage_error(
+    config: Path, args: list[str], env: dict[str, str], named: str
+) -> None:
+    result = invoke(config, *args, "status", env=env)
+
+    assert result.exit_code == 2
+    assert f"{named} only applies to the aws backend" in result.stderr
+    assert "--backend aws --endpoint-url http://127.0.0.1:8642" in result.stderr
+
+
+def test_an_endpoint_in_the_configuration_file_is_ignored_by_the_local_backend(
+    tmp_path: Path,
+) -> None:
+    config = write_project(tmp_path, "aws:\n  endpoint_url: http://127.0.0.1:8642\n")
+
+    assert invoke(config, "status", "-o", "json").exit_code == 0

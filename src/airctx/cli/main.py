@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ class App:
     config: str | None
     overrides: dict[str, Any]
     output: Output = field(default_factory=Output)
+    # How each aws-only override was given (flag or variable), to name it in errors.
+    aws_only: dict[str, str] = field(default_factory=dict)
     _settings: Settings | None = None
     _project: Project | None = None
 
@@ -71,7 +74,9 @@ class App:
         if self._settings is None:
             from airctx.config import load_settings
 
-            self._settings = load_settings(self.config, self.overrides)
+            settings = load_settings(self.config, self.overrides)
+            _refuse_aws_only_options(settings, self.aws_only)
+            self._settings = settings
         return self._settings
 
     def project(self, *, wait: bool = True) -> Project:
@@ -97,6 +102,42 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+# Global options that only the aws backend reads, by their settings key.
+AWS_ONLY_OPTIONS = {
+    "endpoint_url": ("--endpoint-url", ("AIRCTX_ENDPOINT_URL",)),
+    "services_endpoint_url": (
+        "--services-endpoint-url",
+        ("AIRCTX_AWS_SERVICES_ENDPOINT_URL", "AIRCTX_SERVICES_ENDPOINT_URL"),
+    ),
+}
+
+
+def _refuse_aws_only_options(settings: Settings, given: dict[str, str]) -> None:
+    """An aws-only option given for the local backend would silently do nothing.
+
+    Values from the configuration file are left alone: a file may hold the aws
+    settings of a project that is run locally too.
+    """
+    if settings.backend == "aws" or not given:
+        return
+    names = " and ".join(given.values())
+    verb = "applies" if len(given) == 1 else "apply"
+    raise click.UsageError(
+        f"{names} only {verb} to the aws backend, and the backend is "
+        f"{settings.backend!r}; the local engine runs in-process. To talk to "
+        "`airctx serve`, add --backend aws, e.g. "
+        "`airctx --backend aws --endpoint-url http://127.0.0.1:8642 status`"
+    )
+
+
+def _given_as(
+    ctx: click.Context, name: str, flag: str, variables: tuple[str, ...]
+) -> str:
+    """How an option reached the command line: its flag or the variable that set it."""
+    if ctx.get_parameter_source(name) is not click.core.ParameterSource.ENVIRONMENT:
+        return flag
+    return next((v for v in variables if os.environ.get(v)), variables[-1])
 
 
 def output_options(func: F) -> F:
@@ -195,12 +236,14 @@ def parse_context(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--region", help="AWS region (also for the local engine's ARNs).")
 @click.option("--profile", help="AWS profile for the aws backend.")
 @click.option(
-    "--endpoint-url", help="Personalize endpoint, e.g. an `airctx serve` URL."
+    "--endpoint-url",
+    help="With --backend aws: the Personalize endpoint, e.g. an `airctx serve` URL "
+    "(a usage error with the local backend).",
 )
 @click.option(
     "--services-endpoint-url",
     envvar=["AIRCTX_AWS_SERVICES_ENDPOINT_URL", "AIRCTX_SERVICES_ENDPOINT_URL"],
-    help="S3/IAM/STS endpoint for the aws backend (e.g. a moto server).",
+    help="With --backend aws: the S3/IAM/STS endpoint (e.g. a moto server).",
 )
 @click.option(
     "--state-dir",
@@ -268,7 +311,12 @@ def cli(
         "data_dir": data_dir,
         "project": project,
     }
-    ctx.obj = App(config, overrides)
+    aws_only = {
+        key: _given_as(ctx, key, flag, variables)
+        for key, (flag, variables) in AWS_ONLY_OPTIONS.items()
+        if overrides[key] is not None
+    }
+    ctx.obj = App(config, overrides, aws_only=aws_only)
 
 
 @cli.command("prep-data")
