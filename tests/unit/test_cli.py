@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -316,3 +318,43 @@ def test_an_endpoint_in_the_configuration_file_is_ignored_by_the_local_backend(
     config = write_project(tmp_path, "aws:\n  endpoint_url: http://127.0.0.1:8642\n")
 
     assert invoke(config, "status", "-o", "json").exit_code == 0
+
+
+# -- serve ---
+
+AWS_CLI = Path("/work/venv/bin/aws")
+
+
+@pytest.mark.skipif(not AWS_CLI.exists(), reason="the AWS CLI is not installed")
+def test_the_aws_cli_example_in_serve_help_works_as_written(tmp_path: Path) -> None:
+    from airctx.engine.core import LocalEngine
+    from airctx.engine.server import make_server
+
+    help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
+    example = help_text.split("Example:", 1)[1].replace("\\\n", " ")
+    aws_line = next(
+        line.strip() for line in example.splitlines() if line.strip().startswith("aws ")
+    )
+    # No credentials anywhere: a first-time user without an AWS setup.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["AWS_CONFIG_FILE"] = os.devnull
+    environment["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    environment["AWS_EC2_METADATA_DISABLED"] = "true"
+    engine = LocalEngine(tmp_path / "state", region="us-east-1")
+
+    try:
+        with make_server(engine, port=0).running() as server:
+            args = aws_line.replace("http://127.0.0.1:8642", server.endpoint_url)
+            completed = subprocess.run(
+                [str(AWS_CLI), *shlex.split(args)[1:], "--output", "json"],
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+    finally:
+        engine.close()
+
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"campaigns": []}

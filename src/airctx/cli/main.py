@@ -859,10 +859,14 @@ def serve(
     With access keys every request must carry a valid SigV4 signature; without
     them only loopback addresses may be bound.
 
+    Without keys, tell the AWS CLI not to sign (--no-sign-request); it still needs
+    a region.
+
     \b
     Example:
-      airctx serve --port 8642 &
-      aws personalize list-campaigns --endpoint-url http://127.0.0.1:8642
+      airctx serve &
+      aws personalize list-campaigns --region us-east-1 --no-sign-request \\
+          --endpoint-url http://127.0.0.1:8642
     """
     from airctx.engine.core import LocalEngine
     from airctx.engine.server import make_server
