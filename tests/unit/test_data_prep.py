@@ -157,6 +157,43 @@ def test_cleaning_rules_are_counted_per_reason(tmp_path: Path) -> None:
     assert frame["USER_ID"].tolist() == ["KeepMe"]
 
 
+@pytest.mark.parametrize("rating", ["99", "-3", "0", "10.5"])
+def test_a_skytrax_rating_outside_1_to_10_is_dropped_with_its_reason(
+    tmp_path: Path, rating: str
+) -> None:
+    src = write(
+        tmp_path / "airline.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(author="Low", rating="1"),
+            skytrax_row(author="High", rating="10"),
+            skytrax_row(author="Bad", rating=rating),
+        ],
+    )
+
+    report = run(src, tmp_path / "out")
+
+    assert report.dropped == {"EVENT_VALUE: outside 1-10": 1}
+    frame = read_out(tmp_path / "out" / "interactions.csv")
+    assert frame["USER_ID"].tolist() == ["Low", "High"]
+
+
+def test_personalize_format_event_values_have_no_declared_range(
+    tmp_path: Path,
+) -> None:
+    src = write(
+        tmp_path / "df.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,1500000000,Economy,RATING,99",
+        ],
+    )
+
+    report = run(src, tmp_path / "out", users=None)
+
+    assert report.dropped == {} and report.interactions_written == 1
+
+
 def test_duplicates_are_found_across_chunks(tmp_path: Path) -> None:
     rows = [
         skytrax_row(author=f"User {i % 3}", date="2014-01-0" + str(1 + i % 3))

@@ -58,6 +58,9 @@ SKYTRAX_COLUMNS: dict[str, str] = {
     "user_metadata": "author_country",
 }
 
+# Skytrax scores a review's overall_rating from 1 to 10; anything else is corrupt.
+SKYTRAX_RATING_RANGE = (1.0, 10.0)
+
 INPUT_FORMATS = ("auto", "skytrax", "personalize")
 RESIDENCE_RULES = ("latest", "most_frequent")
 MISSING_VALUES = frozenset({"", "NA"})
@@ -105,6 +108,8 @@ class _Source:
     user_metadata: Mapping[str, str]  # users spec field -> input column
     dates: bool  # TIMESTAMP holds calendar dates rather than epoch seconds
     squeeze_user: bool  # USER_ID is a display name with its spaces removed
+    # spec field -> (lowest, highest) the source defines for its values
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def usecols(self) -> list[str]:
@@ -487,7 +492,15 @@ def _skytrax_source(
                 f"{len(meta)}: {', '.join(meta) or 'none'}"
             )
         user_metadata[meta[0]] = SKYTRAX_COLUMNS["user_metadata"]
-    return _Source(columns, constants, user_metadata, dates=True, squeeze_user=True)
+    ranges = {"EVENT_VALUE": SKYTRAX_RATING_RANGE} if "EVENT_VALUE" in columns else {}
+    return _Source(
+        columns,
+        constants,
+        user_metadata,
+        dates=True,
+        squeeze_user=True,
+        ranges=ranges,
+    )
 
 
 def _chunks(
@@ -554,7 +567,7 @@ def _write_interactions(
             raw["USER_ID"] = raw["USER_ID"].str.replace(_WHITESPACE, "", regex=True)
         stamps = _timestamps(raw["TIMESTAMP"], dates=source.dates)
 
-        keep, out = _clean(raw, spec, stamps, now, dropped)
+        keep, out = _clean(raw, spec, stamps, now, dropped, source.ranges)
         keep &= ~_duplicates(out, keep, events, dropped)
         written = out[keep]
         written.to_csv(handle, header=False, index=False, lineterminator="\n")
@@ -590,10 +603,12 @@ def _clean(
     stamps: pd.Series | None,
     now: float,
     dropped: Counter[str],
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Rows that satisfy every field rule, and the fields in spec order and types.
 
-    Each dropped row is counted once, under the first rule it breaks (in field order).
+    ``ranges`` bounds numeric fields whose source defines their scale. Each dropped
+    row is counted once, under the first rule it breaks (in field order).
     """
     keep = pd.Series(True, index=raw.index)
     out = pd.DataFrame(index=raw.index)
@@ -614,6 +629,13 @@ def _clean(
             out[f.name] = _check_timestamp(stamps, missing, now, drop)
         elif f.type in ("long", "int", "float", "double"):
             out[f.name] = _check_number(f, values, missing, drop)
+            if ranges and f.name in ranges:
+                low, high = ranges[f.name]
+                numbers = out[f.name].astype("float64")
+                drop(
+                    (numbers < low) | (numbers > high),
+                    f"{f.name}: outside {low:g}-{high:g}",
+                )
         elif f.type == "boolean":
             lowered = values.str.lower()
             drop(
