@@ -403,6 +403,31 @@ def test_missing_column_names_it_and_suggests(
     assert expected in str(info.value)
 
 
+def test_a_column_used_by_another_field_is_never_suggested(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,1400000000,Economy,RATING,7",
+        ],
+    )
+    users_in = write(
+        tmp_path / "derived_user_id_to_nationality.csv",
+        ["USER_ID,NATIONALITY,sample_rows_evidence", "u1,Belgium,3"],
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out", users_input=users_in)
+
+    message = str(info.value)
+    assert f"{users_in}: line 1: missing column(s) 'USER_RESIDENCE'" in message
+    assert "did you mean" not in message
+    assert (
+        "unused column(s) 'NATIONALITY', 'sample_rows_evidence' may hold "
+        "'USER_RESIDENCE'" in message
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

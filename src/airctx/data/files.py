@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 DELIMITERS = (",", ";", "\t", "|")
 _UTF8_BOM = codecs.BOM_UTF8
 _SNIFF_BLOCK = 1 << 20
+# More unused columns than this (a raw export) make a list of them noise, not help.
+_MAX_LEFTOVER_HINT = 5
 
 
 @dataclass(frozen=True)
@@ -101,20 +103,49 @@ def _detect_encoding(path: Path) -> tuple[str, str | None]:
 def missing_columns_message(
     path: Path, header: Sequence[str], expected: Sequence[str], what: str
 ) -> str:
-    """A message naming the missing columns, the expected ones and close matches."""
+    """A message naming the missing columns, the expected ones and close matches.
+
+    Only columns that no expected field already uses are offered as matches, each
+    at most once: suggesting ``USER_ID`` for ``USER_RESIDENCE`` would be wrong.
+    """
     missing = [name for name in expected if name not in header]
-    lower = {h.lower(): h for h in header}
+    unused = [h for h in header if h not in expected]
+    lower = {h.lower(): h for h in unused}
     hints = []
+    unmatched = []
     for name in missing:
-        close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+        close = _close_match(name.lower(), list(lower))
         if close:
-            hints.append(f"did you mean {lower[close[0]]!r} for {name!r}?")
+            hints.append(f"did you mean {lower.pop(close)!r} for {name!r}?")
+        else:
+            unmatched.append(name)
+    # A few leftover columns are likely candidates under another name.
+    leftover = list(lower.values())
+    if unmatched and 0 < len(leftover) <= _MAX_LEFTOVER_HINT:
+        hints.append(
+            f"the file's unused column(s) {', '.join(map(repr, leftover))} may hold "
+            f"{', '.join(map(repr, unmatched))}: rename that column in the file"
+        )
     message = (
         f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} "
         f"for {what}; "
         f"expected {', '.join(expected)}; found {', '.join(header) or 'nothing'}"
     )
     return message + (" — " + " ".join(hints) if hints else "")
+
+
+def _close_match(name: str, candidates: list[str]) -> str | None:
+    """A candidate that is ``name`` misspelt, shortened or lengthened, if any.
+
+    difflib alone is too generous with long underscored names (it pairs
+    ``user_residence`` with ``sample_rows_evidence``), so a looser match must
+    contain the other name.
+    """
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    within = [c for c in candidates if len(c) >= 3 and (c in name or name in c)]
+    return within[0] if within else None
 
 
 @contextlib.contextmanager
