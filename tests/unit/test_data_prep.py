@@ -470,6 +470,40 @@ def test_malformed_row_names_the_line(tmp_path: Path) -> None:
         run(src, tmp_path / "out")
 
 
+def test_a_short_row_is_named_with_its_field_count(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "df.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,1400000000,Economy,RATING,",
+            "u2,i2",
+            "u3,i3,1400000000,Economy,RATING,7",
+        ],
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out", users=None)
+
+    assert str(info.value).startswith(
+        f"{src}: line 3 has 2 field(s) where the header has 6;"
+    )
+
+
+def test_empty_trailing_fields_are_not_a_short_row(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "df.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,1400000000,Economy,RATING,7",
+            "u2,i2,1400000000,,,",
+        ],
+    )
+
+    report = run(src, tmp_path / "out", users=None)
+
+    assert report.dropped == {"CABIN_TYPE: missing": 1}
+
+
 def test_a_failed_run_keeps_the_previous_good_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     good = write(tmp_path / "good.csv", [SKYTRAX_HEADER, skytrax_row()])

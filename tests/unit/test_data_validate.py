@@ -262,3 +262,23 @@ def test_scratch_database_is_removed_when_validation_fails(
     with pytest.raises(OSError, match="disk full"):
         validate_files(files, SPECS, event_type=None, event_value_threshold=None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.csv", "u.csv"]
+
+
+def test_a_short_row_is_reported_as_such_not_as_missing_values(
+    tmp_path: Path,
+) -> None:
+    rows = good_rows()
+    rows.insert(3, "u1,i1")
+
+    report = validate(tmp_path, rows)
+
+    assert not report.ok
+    assert "required" not in {p.rule for p in report.errors}
+    assert [(p.rule, p.message) for p in report.errors if p.rule == "csv"] == [
+        (
+            "csv",
+            f"{tmp_path / 'i.csv'}: line 5 has 2 field(s) where the header has 6; "
+            "check the delimiter and the quoting, or add the missing fields (an "
+            "empty field still needs its delimiter)",
+        )
+    ]

@@ -100,6 +100,33 @@ def _detect_encoding(path: Path) -> tuple[str, str | None]:
             lines_before += block.count(b"\n")
 
 
+def short_row_message(path: Path, fmt: TextFormat) -> str | None:
+    """A message naming the first row with fewer fields than the header, if any.
+
+    pandas fills a short row's missing fields with empty strings, so it reads as
+    a row of empty values; callers scan only once they see a row ending empty.
+    """
+    expected = len(fmt.header)
+    with path.open(encoding=fmt.encoding, newline="") as handle:
+        reader = csv.reader(handle, delimiter=fmt.delimiter)
+        try:
+            next(reader, None)
+            for row in reader:
+                # A blank line is skipped by pandas too.
+                if row and len(row) < expected:
+                    return (
+                        f"{path}: line {reader.line_num} has {len(row)} field(s) "
+                        f"where the header has {expected}; check the delimiter "
+                        "and the quoting, or add the missing fields (an empty "
+                        "field still needs its delimiter)"
+                    )
+        except csv.Error:
+            # The csv module's own limits (e.g. a huge field) end the check;
+            # pandas has parsed the file already.
+            return None
+    return None
+
+
 def missing_columns_message(
     path: Path, header: Sequence[str], expected: Sequence[str], what: str
 ) -> str:

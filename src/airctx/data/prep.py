@@ -34,7 +34,13 @@ import numpy as np
 import pandas as pd
 
 from airctx.config import DatasetSpec, FieldSpec
-from airctx.data.files import TextFormat, atomic_write, missing_columns_message, sniff
+from airctx.data.files import (
+    TextFormat,
+    atomic_write,
+    missing_columns_message,
+    short_row_message,
+    sniff,
+)
 from airctx.data.schema import (
     ID_FIELDS,
     MAX_CATEGORICAL_CHARS,
@@ -517,10 +523,19 @@ def _chunks(
             na_filter=False,
             chunksize=chunk_rows,
         )
+        scan_for_short_rows = len(fmt.header) > 1
         with reader:
             for chunk in reader:
                 # All columns are parsed (not usecols) so that a row with extra
                 # fields is reported instead of silently shifting columns.
+                # pandas fills a short row's missing fields with "", which would
+                # read as empty values; such a row always ends empty, so only
+                # then is the file scanned for it.
+                if scan_for_short_rows and (chunk.iloc[:, -1] == "").any():
+                    short = short_row_message(path, fmt)
+                    if short is not None:
+                        raise DataError(short)
+                    scan_for_short_rows = False
                 yield chunk[usecols].apply(lambda col: col.str.strip())
     except pd.errors.ParserError as exc:
         raise DataError(_parser_message(path, exc)) from None

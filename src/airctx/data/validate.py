@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from airctx.config import DatasetSpec
-from airctx.data.files import sniff
+from airctx.data.files import short_row_message, sniff
 from airctx.data.schema import ID_FIELDS, MAX_CATEGORICAL_CHARS, MAX_ID_CHARS
 from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
@@ -482,8 +482,16 @@ def _checked_chunks(
             na_filter=False,
             chunksize=chunk_rows,
         )
+        scan_for_short_rows = len(fmt.header) > 1
         with reader:
             for chunk in reader:
+                # A short row would read as empty values (see short_row_message).
+                if scan_for_short_rows and (chunk.iloc[:, -1] == "").any():
+                    short = short_row_message(path, fmt)
+                    if short is not None:
+                        check.problem("csv", short)
+                        return
+                    scan_for_short_rows = False
                 chunk.index = pd.RangeIndex(first_line, first_line + len(chunk))
                 first_line += len(chunk)
                 yield chunk, _check_rows(chunk, spec, check)
