@@ -470,6 +470,28 @@ def test_malformed_row_names_the_line(tmp_path: Path) -> None:
         run(src, tmp_path / "out")
 
 
+def test_iso_dates_in_a_personalize_timestamp_say_epoch_seconds_are_needed(
+    tmp_path: Path,
+) -> None:
+    src = write(
+        tmp_path / "df.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,2015-03-17,Economy,RATING,7",
+            "u2,i1,2015-03-18T10:00:00Z,Economy,RATING,7",
+        ],
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out", users=None)
+
+    assert (
+        "no interaction survived cleaning out of 2 rows; dropped: TIMESTAMP: not a "
+        "number; Personalize-format TIMESTAMP must be unix epoch seconds, "
+        "e.g. 1426550400 for 2015-03-17 (2)"
+    ) in str(info.value)
+
+
 def test_a_short_row_is_named_with_its_field_count(tmp_path: Path) -> None:
     src = write(
         tmp_path / "df.csv",

@@ -282,3 +282,21 @@ def test_a_short_row_is_reported_as_such_not_as_missing_values(
             "empty field still needs its delimiter)",
         )
     ]
+
+
+def test_an_iso_date_timestamp_is_reported_as_needing_epoch_seconds(
+    tmp_path: Path,
+) -> None:
+    rows = good_rows()
+    rows[0] = "u0,i0,2015-03-17,Economy,RATING,7"
+
+    report = validate(tmp_path, rows)
+
+    assert [(p.line, p.column, p.message) for p in report.errors] == [
+        (
+            2,
+            "TIMESTAMP",
+            "'2015-03-17' is not a whole number; TIMESTAMP must be unix epoch "
+            "seconds, e.g. 1426550400 for 2015-03-17",
+        )
+    ]

@@ -582,7 +582,9 @@ def _write_interactions(
             raw["USER_ID"] = raw["USER_ID"].str.replace(_WHITESPACE, "", regex=True)
         stamps = _timestamps(raw["TIMESTAMP"], dates=source.dates)
 
-        keep, out = _clean(raw, spec, stamps, now, dropped, source.ranges)
+        keep, out = _clean(
+            raw, spec, stamps, now, dropped, source.ranges, dates=source.dates
+        )
         keep &= ~_duplicates(out, keep, events, dropped)
         written = out[keep]
         written.to_csv(handle, header=False, index=False, lineterminator="\n")
@@ -619,11 +621,14 @@ def _clean(
     now: float,
     dropped: Counter[str],
     ranges: Mapping[str, tuple[float, float]] | None = None,
+    *,
+    dates: bool = True,
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Rows that satisfy every field rule, and the fields in spec order and types.
 
-    ``ranges`` bounds numeric fields whose source defines their scale. Each dropped
-    row is counted once, under the first rule it breaks (in field order).
+    ``ranges`` bounds numeric fields whose source defines their scale; ``dates``
+    says whether TIMESTAMP came from calendar dates. Each dropped row is counted
+    once, under the first rule it breaks (in field order).
     """
     keep = pd.Series(True, index=raw.index)
     out = pd.DataFrame(index=raw.index)
@@ -641,7 +646,9 @@ def _clean(
         if not f.nullable:
             drop(missing, f"{f.name}: missing")
         if f.name == "TIMESTAMP" and stamps is not None:
-            out[f.name] = _check_timestamp(stamps, missing, now, drop)
+            out[f.name] = _check_timestamp(
+                stamps, missing, now, drop, _unparseable_timestamp(dates)
+            )
         elif f.type in ("long", "int", "float", "double"):
             out[f.name] = _check_number(f, values, missing, drop)
             if ranges and f.name in ranges:
@@ -663,14 +670,26 @@ def _clean(
     return keep, out
 
 
+def _unparseable_timestamp(dates: bool) -> str:
+    """The drop reason for a TIMESTAMP that cannot be read, with what is expected."""
+    if dates:
+        return "TIMESTAMP: unparseable"
+    # An ISO date here is the usual mistake: Personalize-format input is numeric.
+    return (
+        "TIMESTAMP: not a number; Personalize-format TIMESTAMP must be unix epoch "
+        "seconds, e.g. 1426550400 for 2015-03-17"
+    )
+
+
 def _check_timestamp(
     stamps: pd.Series,
     missing: pd.Series,
     now: float,
     drop: Callable[[pd.Series, str], None],
+    unparseable: str,
 ) -> pd.Series:
     bad = stamps.isna() | ~np.isfinite(stamps)
-    drop(~missing & bad, "TIMESTAMP: unparseable")
+    drop(~missing & bad, unparseable)
     drop(stamps > MAX_SECONDS, "TIMESTAMP: looks like milliseconds, not seconds")
     drop(stamps <= 0, "TIMESTAMP: not after 1970-01-01")
     drop(stamps > now, "TIMESTAMP: in the future")

@@ -517,7 +517,10 @@ def _check_rows(chunk: pd.DataFrame, spec: DatasetSpec, check: _Checker) -> pd.S
             flag(~present, f.name, "required", lambda _v: "value is required")
         if f.type in ("long", "int"):
             bad = present & ~values.str.strip().str.match(_INTEGER_RE)
-            flag(bad, f.name, "type", _not_a(f.type))
+            describe = _not_a(f.type)
+            if f.name == "TIMESTAMP":
+                describe = _not_epoch_seconds
+            flag(bad, f.name, "type", describe)
         elif f.type in ("float", "double"):
             numbers = pd.to_numeric(values.where(present, "0"), errors="coerce")
             bad = present & ~np.isfinite(numbers.astype("float64"))
@@ -554,6 +557,13 @@ def _check_rows(chunk: pd.DataFrame, spec: DatasetSpec, check: _Checker) -> pd.S
                 ),
             )
     return valid
+
+
+def _not_epoch_seconds(value: str) -> str:
+    return (
+        f"{value!r} is not a whole number; TIMESTAMP must be unix epoch seconds, "
+        "e.g. 1426550400 for 2015-03-17"
+    )
 
 
 def _not_a(type_name: str) -> Callable[[str], str]:
