@@ -358,3 +358,35 @@ def test_the_aws_cli_example_in_serve_help_works_as_written(tmp_path: Path) -> N
 
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout) == {"campaigns": []}
+
+
+# -- prep-data paths ---
+
+
+@pytest.mark.parametrize("option", ["--input", "--users-input"])
+def test_a_relative_input_is_taken_from_the_current_folder_and_says_so(
+    config: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
+) -> None:
+    data_dir = config.parent.resolve()
+    (data_dir / "raw-sample").mkdir()
+    (data_dir / "raw-sample" / "airline.csv").write_text("x\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    args = ["prep-data", option, "raw-sample/airline.csv"]
+    if option == "--users-input":
+        args += ["--input", str(data_dir / "raw-sample" / "airline.csv")]
+
+    result = invoke(config, *args)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {option} raw-sample/airline.csv: no such file at "
+        f"{elsewhere.resolve() / 'raw-sample' / 'airline.csv'} (a relative {option} "
+        f"is taken from the current folder, not from the data folder {data_dir} set "
+        "by data.data_dir, AIRCTX_DATA_DIR or --data-dir); did you mean "
+        f"{option} {data_dir / 'raw-sample' / 'airline.csv'}?\n"
+    )

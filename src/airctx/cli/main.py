@@ -177,7 +177,8 @@ def input_options(command: str) -> Callable[[F], F]:
             "input_path",
             type=click.Path(dir_okay=False),
             envvar=f"{prefix}_INPUT",
-            help="Input CSV (default: data.input from the configuration).",
+            help="Input CSV, relative to the current folder (default: data.input "
+            "from the configuration, relative to the data folder).",
         )(func)
 
     return decorate
@@ -325,7 +326,8 @@ def cli(
     "--users-input",
     type=click.Path(dir_okay=False),
     help="A Personalize-format users CSV (the users schema's columns) to use as "
-    "user metadata (default: data.users_input from the configuration).",
+    "user metadata, relative to the current folder (default: data.users_input "
+    "from the configuration, relative to the data folder).",
 )
 @output_options
 @pass_app

@@ -19,16 +19,20 @@ def prep_data(
     progress: Callable[[str], None] | None = None,
     users_input: Path | None = None,
 ) -> PrepReport:
-    """Read the input (default: ``data.input``) and write ``data.output_dir``."""
-    source = input_path or settings.data.input_path()
+    """Read the input (default: ``data.input``) and write ``data.output_dir``.
+
+    ``input_path`` and ``users_input`` come from the command line, so a relative
+    one is relative to the current folder; the configured ``data.input`` and
+    ``data.users_input`` are relative to the data folder.
+    """
+    source = _existing(settings, input_path, "--input") or settings.data.input_path()
     if not source.is_file():
-        hint = (
-            "set data.data_dir in the configuration, AIRCTX_DATA_DIR or --data-dir "
-            "to the folder holding it"
-            if input_path is None
-            else "check the path"
+        raise DataError(
+            f"input file {source.absolute()} does not exist; set data.data_dir in "
+            "the configuration, AIRCTX_DATA_DIR or --data-dir to the folder holding "
+            f"{settings.data.input}"
         )
-        raise DataError(f"input file {source} does not exist; {hint}")
+    users_input = _existing(settings, users_input, "--users-input")
 
     def rows_read(count: int) -> None:
         if progress is not None:
@@ -48,6 +52,24 @@ def prep_data(
     )
     _record_context_values(settings, report)
     return report
+
+
+def _existing(settings: Settings, given: Path | None, option: str) -> Path | None:
+    """``given`` (a command-line path) when it exists; else a DataError saying where
+    it was looked for, and where the data folder would have it."""
+    if given is None or given.is_file():
+        return given
+    message = f"{option} {given}: no such file at {given.absolute()}"
+    data_dir = settings.data.data_dir
+    if not given.is_absolute() and data_dir is not None:
+        message += (
+            f" (a relative {option} is taken from the current folder, not from the "
+            f"data folder {data_dir} set by data.data_dir, AIRCTX_DATA_DIR or "
+            "--data-dir)"
+        )
+        if (data_dir / given).is_file():
+            message += f"; did you mean {option} {data_dir / given}?"
+    raise DataError(message)
 
 
 def _record_context_values(settings: Settings, report: PrepReport) -> None:
