@@ -19,6 +19,7 @@ from airctx.config import DatasetSpec, FieldSpec
 from airctx.data import prep as prep_module
 from airctx.data.files import atomic_write
 from airctx.data.prep import SKYTRAX_COLUMNS, PrepReport, prepare
+from airctx.data.summary import PreparedSummary, summary_path
 from airctx.errors import DataError
 from tests.conftest import INTERACTIONS, USERS
 
@@ -192,6 +193,42 @@ def test_personalize_format_event_values_have_no_declared_range(
     report = run(src, tmp_path / "out", users=None)
 
     assert report.dropped == {} and report.interactions_written == 1
+
+
+def test_prep_writes_a_summary_of_what_it_wrote(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "airline.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(airline="klm", author="A", rating="3"),
+            skytrax_row(airline="flybe", author="B", rating="9"),
+            skytrax_row(airline="dropped-air", author="C", rating="NA"),
+        ],
+    )
+
+    report = run(src, tmp_path / "out", chunk_rows=1)
+
+    summary = PreparedSummary.load(summary_path(tmp_path / "out"))
+    assert summary == PreparedSummary(
+        (3.0, 9.0), ("RATING",), frozenset({"klm", "flybe"})
+    )
+    assert report.event_value_range == [3.0, 9.0]
+    assert report.event_types == ["RATING"]
+
+
+def test_a_summary_over_the_item_cap_leaves_the_items_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prep_module, "MAX_ITEMS", 1)
+    src = write(
+        tmp_path / "airline.csv",
+        [SKYTRAX_HEADER, skytrax_row(airline="klm"), skytrax_row(airline="flybe")],
+    )
+
+    run(src, tmp_path / "out")
+
+    summary = PreparedSummary.load(summary_path(tmp_path / "out"))
+    assert summary is not None and summary.items is None
 
 
 def test_duplicates_are_found_across_chunks(tmp_path: Path) -> None:
@@ -544,7 +581,11 @@ def test_a_failed_run_keeps_the_previous_good_output(tmp_path: Path) -> None:
         run(bad, out, chunk_rows=2)
     after = (out / "interactions.csv").read_bytes(), (out / "users.csv").read_bytes()
     assert after == before
-    assert sorted(p.name for p in out.iterdir()) == ["interactions.csv", "users.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "interactions-summary.json",
+        "interactions.csv",
+        "users.csv",
+    ]
 
 
 def test_nothing_survives_cleaning_is_an_error(tmp_path: Path) -> None:
@@ -659,6 +700,7 @@ def test_scratch_database_is_removed_after_a_run(
     assert scratch_files[0].parent == tmp_path / "out"
     assert not scratch_files[0].exists()
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "interactions-summary.json",
         "interactions.csv",
         "users.csv",
     ]

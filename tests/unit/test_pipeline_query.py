@@ -11,9 +11,10 @@ from click.testing import CliRunner
 
 from airctx.cli.main import cli
 from airctx.config import load_settings
+from airctx.data.summary import PreparedSummary, summary_path
 from airctx.errors import ContextError
 from airctx.pipeline.project import Project
-from airctx.pipeline.query import check_context
+from airctx.pipeline.query import check_context, event_warnings, track_event
 from tests.conftest import write_project_config
 
 
@@ -76,3 +77,96 @@ def test_ctrl_c_while_waiting_says_the_work_goes_on(
 
     assert result.exit_code == 130
     assert "goes on running on the backend" in result.output
+
+
+# -- track-event checks ---
+
+
+class RecordingEvents:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def put_events(self, **params: Any) -> dict[str, Any]:
+        self.sent.append(params)
+        return {}
+
+
+@pytest.fixture
+def tracked(
+    project: tuple[Project, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Project, list[str], RecordingEvents]:
+    from types import SimpleNamespace
+
+    import airctx.pipeline.query as query
+
+    proj, lines = project
+    events = RecordingEvents()
+    proj.clients = SimpleNamespace(events=events)
+    monkeypatch.setattr(query, "ensure_event_tracker", lambda _p: ({}, "tid"))
+    PreparedSummary((1.0, 10.0), ("RATING",), frozenset({"emirates", "klm"})).save(
+        summary_path(proj.settings.data.output_dir)
+    )
+    return proj, lines, events
+
+
+@pytest.mark.parametrize(
+    ("item", "event_type", "value", "expected"),
+    [
+        ("emirates", "RATING", 9.0, []),
+        ("emirates", "RATING", None, []),
+        (
+            "emirates",
+            "RATING",
+            1e9,
+            [
+                "--value 1e+09 is outside the EVENT_VALUE range of the prepared "
+                "interactions (1 to 10); it is recorded as given"
+            ],
+        ),
+        (
+            "moon-air",
+            "RATING",
+            9.0,
+            [
+                "item 'moon-air' does not occur in the prepared interactions; it "
+                "counts only once it is in the training data (or the items "
+                "dataset) and a new solution version is trained"
+            ],
+        ),
+        (
+            "klm",
+            "CLICK",
+            9.0,
+            [
+                "event type 'CLICK' is not the one the solution trains on "
+                "(solution.event_type: 'RATING'); training will ignore this event "
+                "(use --event-type RATING)"
+            ],
+        ),
+    ],
+    ids=["usable", "no-value", "absurd-value", "unknown-item", "other-type"],
+)
+def test_an_event_the_model_cannot_use_is_recorded_with_a_warning(
+    tracked: tuple[Project, list[str], RecordingEvents],
+    item: str,
+    event_type: str,
+    value: float | None,
+    expected: list[str],
+) -> None:
+    proj, lines, events = tracked
+
+    answer = track_event(proj, "u1", item, event_type, value, {})
+
+    assert len(events.sent) == 1
+    assert events.sent[0]["eventList"][0]["itemId"] == item
+    assert lines == [f"warning: {w}" for w in expected]
+    assert answer.get("warnings", []) == expected
+
+
+def test_without_a_prepared_summary_only_the_event_type_is_checked(
+    project: tuple[Project, list[str]],
+) -> None:
+    proj, _lines = project
+
+    assert event_warnings(proj, "anything", "RATING", 1e9) == []
+    assert len(event_warnings(proj, "anything", "CLICK", None)) == 1

@@ -48,6 +48,7 @@ from airctx.data.schema import (
     check_spec,
 )
 from airctx.data.scratch import HashSet, hashes, scratch_db
+from airctx.data.summary import MAX_ITEMS, PreparedSummary, summary_path
 from airctx.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class PrepReport:
     collapsed_names: int = 0
     collapsed_name_examples: list[str] = field(default_factory=list)
     events_per_context: dict[str, int] = field(default_factory=dict)
+    event_value_range: list[float] | None = None
+    event_types: list[str] = field(default_factory=list)
     interactions_path: Path | None = None
     users_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -288,6 +291,52 @@ class _Users:
         self.report.users_dropped = dict(dropped)
 
 
+class _Facts:
+    """Distinct items and event types, and the value range, of the rows written.
+
+    Items are kept in the scratch database, so memory stays flat however many
+    there are.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.execute("CREATE TABLE items (id TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.types: set[str] = set()
+        self.low: float | None = None
+        self.high: float | None = None
+
+    def observe(self, written: pd.DataFrame) -> None:
+        if written.empty:
+            return
+        if "ITEM_ID" in written:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO items VALUES (?)",
+                ((i,) for i in written["ITEM_ID"].unique().tolist()),
+            )
+        if "EVENT_TYPE" in written:
+            self.types.update(written["EVENT_TYPE"].astype(str).unique().tolist())
+        if "EVENT_VALUE" in written:
+            values = pd.to_numeric(written["EVENT_VALUE"], errors="coerce").dropna()
+            if not values.empty:
+                low, high = float(values.min()), float(values.max())
+                self.low = low if self.low is None else min(self.low, low)
+                self.high = high if self.high is None else max(self.high, high)
+
+    def summary(self) -> PreparedSummary:
+        (count,) = self.db.execute("SELECT count(*) FROM items").fetchone()
+        items = (
+            frozenset(r[0] for r in self.db.execute("SELECT id FROM items"))
+            if count <= MAX_ITEMS
+            else None
+        )
+        value_range = (
+            (self.low, self.high)
+            if self.low is not None and self.high is not None
+            else None
+        )
+        return PreparedSummary(value_range, tuple(sorted(self.types - {""})), items)
+
+
 def _choose(
     tallies: dict[tuple[str, ...], tuple[int, int]], rule: str
 ) -> tuple[str, ...] | None:
@@ -318,7 +367,9 @@ def prepare(
     Personalize format, any column order) or ``auto`` (decided from the header).
     A users file is written when ``users`` is given and the input carries user
     metadata (Skytrax) or ``users_input`` names a Personalize-format users CSV.
-    Outputs are replaced only when the whole run succeeds. Raises
+    A small summary (items, event types, value range) goes beside them for the
+    runtime commands' checks. Outputs are replaced only when the whole run
+    succeeds. Raises
     :class:`DataError` naming the file, line and column of the problem.
     """
     if input_format not in INPUT_FORMATS:
@@ -351,6 +402,7 @@ def prepare(
     with contextlib.ExitStack() as stack:
         db = stack.enter_context(scratch_db(output_dir, "prep"))
         tracker = _Users(users if want_users else None, report, db)
+        facts = _Facts(db)
         handle = stack.enter_context(atomic_write(interactions_path))
         _write_interactions(
             input_path,
@@ -363,6 +415,7 @@ def prepare(
             report,
             chunk_rows,
             progress,
+            facts,
         )
         if report.interactions_written == 0:
             reasons = ", ".join(f"{k} ({v})" for k, v in report.dropped.items())
@@ -378,6 +431,12 @@ def prepare(
             tracker.write(tracker.spec, users_handle, residence_rule)
             report.users_path = users_path
         report.interactions_path = interactions_path
+        summary = facts.summary()
+        report.event_value_range = (
+            list(summary.event_value_range) if summary.event_value_range else None
+        )
+        report.event_types = list(summary.event_types)
+    summary.save(summary_path(output_dir))
 
     # The outputs of one run belong together: a users.csv left by an earlier run on
     # other input would otherwise be imported beside these interactions.
@@ -564,6 +623,7 @@ def _write_interactions(
     report: PrepReport,
     chunk_rows: int,
     progress: Callable[[int], None] | None,
+    facts: _Facts,
 ) -> None:
     now = time.time()
     dropped: Counter[str] = Counter()
@@ -589,6 +649,7 @@ def _write_interactions(
         written = out[keep]
         written.to_csv(handle, header=False, index=False, lineterminator="\n")
         report.interactions_written += len(written)
+        facts.observe(written)
         if context is not None:
             per_context.update(written[context].astype(str))
 

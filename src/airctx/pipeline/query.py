@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airctx.aws.errors import translate_errors
+from airctx.data.summary import PreparedSummary, summary_path
 from airctx.errors import ContextError
 from airctx.pipeline.deploy import campaign_arn, ensure_event_tracker
 from airctx.pipeline.project import Project
@@ -140,8 +141,15 @@ def track_event(
     context: Mapping[str, str],
     session_id: str | None = None,
 ) -> dict[str, Any]:
-    """Record one event with its context through the project's event tracker."""
+    """Record one event with its context through the project's event tracker.
+
+    Personalize accepts any event, so one the model cannot use is still recorded;
+    each reason it may be ineffective is reported and listed under ``warnings``.
+    """
     ctx = check_context(project, context)
+    warnings = event_warnings(project, item_id, event_type, value)
+    for warning in warnings:
+        project.report(f"warning: {warning}")
     _tracker, tracking_id = ensure_event_tracker(project)
     event: dict[str, Any] = {
         "eventType": event_type,
@@ -158,7 +166,46 @@ def track_event(
         project.clients.events.put_events(
             trackingId=tracking_id, userId=user_id, sessionId=session, eventList=[event]
         )
-    return {"trackingId": tracking_id, "sessionId": session, "event": event}
+    answer: dict[str, Any] = {
+        "trackingId": tracking_id,
+        "sessionId": session,
+        "event": event,
+    }
+    if warnings:
+        answer["warnings"] = warnings
+    return answer
+
+
+def event_warnings(
+    project: Project, item_id: str, event_type: str, value: float | None
+) -> list[str]:
+    """Why an event would be ignored or odd in training, judged against the
+    prepared interactions' summary (nothing is checked without one)."""
+    out = []
+    trained_type = project.settings.solution.event_type
+    if trained_type and event_type != trained_type:
+        out.append(
+            f"event type {event_type!r} is not the one the solution trains on "
+            f"(solution.event_type: {trained_type!r}); training will ignore this "
+            f"event (use --event-type {trained_type})"
+        )
+    summary = PreparedSummary.load(summary_path(project.settings.data.output_dir))
+    if summary is None:
+        return out
+    if value is not None and summary.event_value_range is not None:
+        low, high = summary.event_value_range
+        if not low <= value <= high:
+            out.append(
+                f"--value {value:g} is outside the EVENT_VALUE range of the prepared "
+                f"interactions ({low:g} to {high:g}); it is recorded as given"
+            )
+    if summary.items is not None and item_id not in summary.items:
+        out.append(
+            f"item {item_id!r} does not occur in the prepared interactions; it "
+            "counts only once it is in the training data (or the items dataset) "
+            "and a new solution version is trained"
+        )
+    return out
 
 
 @dataclass
