@@ -649,6 +649,10 @@ def track_event(
 ) -> None:
     """Record an event with its context through the event tracker.
 
+    An event the model cannot learn from (an event type the solution does not
+    train on, an item the prepared data lacks, a value outside its range) is still
+    recorded, as Personalize would, with a warning on stderr.
+
     \b
     Example:
       airctx track-event --user JDowns --item emirates --value 9 \\
