@@ -200,6 +200,34 @@ def test_metadata_decides_for_a_cold_user() -> None:
     assert (x, y) == (["C"], ["D"])
 
 
+def test_metadata_is_inferred_from_the_items_of_a_user_without_it() -> None:
+    """Residents of X use C or P, residents of Y use D or Q, never both: a user of
+    unknown residence who used P is likely from X, so C should beat D."""
+    rows: list[tuple[str, str, str, float]] = []
+    residence = {}
+    for k in range(10):
+        for town, items in (("X", "CP"), ("Y", "DQ")):
+            for item in items:
+                rows.append((f"{town}{item}{k}", item, "Economy", 8.0))
+                residence[f"{town}{item}{k}"] = town
+    rows += [("unknown", "P", "Economy", 8.0), ("d-fan", "D", "Economy", 8.0)]
+    users = pd.DataFrame({"RESIDENCE": residence})
+    model = UserPersonalization()
+    model.fit(
+        TrainingData(
+            _events(rows),
+            users=users,
+            context_fields=("CABIN",),
+            user_fields=("RESIDENCE",),
+        ),
+        {"rerank_candidates": "0", "context_smoothing": "2"},
+    )
+    ranked = top_ids(model, Query("unknown"))
+    assert ranked.index("C") < ranked.index("D")
+    # A user with a known residence keeps it.
+    assert top_ids(model, Query("YQ0"), 2) == ["Q", "D"]
+
+
 def test_query_metadata_overrides_trained_metadata() -> None:
     model = UserPersonalization()
     model.fit(known_answer_data(), {"context_smoothing": "2"})

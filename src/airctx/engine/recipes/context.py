@@ -171,6 +171,9 @@ class UserPersonalization(Recommender):
         self.popularity = np.zeros(0)
         self.context_tables: dict[str, _common.FloatArray] = {}
         self.metadata_tables: dict[str, _common.FloatArray] = {}
+        # Per user metadata field: items x values, the share of each value among
+        # the item's users whose value is known (for users whose value is not).
+        self.metadata_given_item: dict[str, _common.FloatArray] = {}
         self.user_metadata = np.zeros((0, 0), dtype=np.int64)
         self.event_indptr = np.zeros(1, dtype=np.int64)
         self.event_items = np.zeros(0, dtype=np.int64)
@@ -413,6 +416,7 @@ class UserPersonalization(Recommender):
         share: _common.FloatArray,
     ) -> None:
         self.user_values, self.metadata_tables = {}, {}
+        self.metadata_given_item = {}
         self.user_metadata = np.full((self.user_ids.size, len(self.user_fields)), -1)
         if users_frame is None or not self.user_fields:
             return
@@ -431,6 +435,9 @@ class UserPersonalization(Recommender):
                 len(values),
                 share,
                 self.params["context_smoothing"],
+            )
+            self.metadata_given_item[name] = _values_given_item(
+                self.user_metadata[users, k], items, len(values), share.size
             )
 
     # ---- serving --------------------------------------------------------------
@@ -474,9 +481,10 @@ class UserPersonalization(Recommender):
         context = self._context_component(query.context)
         if context is not None:
             total = total + p["context_weight"] * context
-        metadata = self._metadata_component(user, query.user_metadata)
+        metadata = self._metadata_component(user, query.user_metadata, events)
         if metadata is not None:
             total = total + p["metadata_weight"] * metadata
+            parts["metadata"] = metadata
         history = self._history(events, query)
         if history is None:
             return total, parts
@@ -532,6 +540,13 @@ class UserPersonalization(Recommender):
         columns["log_popularity"] = np.log(self.popularity[candidates] + ranker.EPS)
         columns["log_recent"] = tables.log_recent[candidates]
         columns["log_idle_days"] = tables.log_idle_days[candidates]
+        # Without metadata (known or inferred) the feature takes its metadata-free
+        # value, as the context features do.
+        columns["log_metadata"] = (
+            np.log(parts["metadata"][candidates] + ranker.EPS)
+            if "metadata" in parts
+            else columns["log_popularity"]
+        )
         codes = self._query_codes(query.context)
         log_context, given, quality = [], [], []
         for k, name in enumerate(self.context_fields):
@@ -624,9 +639,17 @@ class UserPersonalization(Recommender):
         return _mean(rows)
 
     def _metadata_component(
-        self, user: int | None, override: Mapping[str, str] | None
+        self,
+        user: int | None,
+        override: Mapping[str, str] | None,
+        events: _Events | None = None,
     ) -> _common.FloatArray | None:
-        """Mean of the tables of the user's metadata values; None if none is known."""
+        """Mean of the tables of the user's metadata values; None if none is known.
+
+        With ``events``, a field whose value is unknown for this user is inferred
+        from their items: the tables of every value, weighted by the share of that
+        value among the users of those items.
+        """
         rows = []
         for k, name in enumerate(self.user_fields):
             code: int | None = None
@@ -636,6 +659,11 @@ class UserPersonalization(Recommender):
                 code = int(self.user_metadata[user, k])
             if code is not None:
                 rows.append(self.metadata_tables[name][code])
+            elif events is not None and events.items.size:
+                given = self.metadata_given_item.get(name)
+                if given is not None and given.size:
+                    mix = given[events.items].mean(axis=0)
+                    rows.append(_common.normalise(mix @ self.metadata_tables[name]))
         return _mean(rows)
 
     def _events(self, user: int | None, query: Query) -> _Events:
@@ -765,6 +793,7 @@ class UserPersonalization(Recommender):
             arrays[f"context_{k}"] = self.context_tables[name]
         for k, name in enumerate(self.user_fields):
             arrays[f"metadata_{k}"] = self.metadata_tables[name]
+            arrays[f"metadata_given_item_{k}"] = self.metadata_given_item[name]
         meta = {
             "recipe": self.RECIPE,
             "hyperparameters": self.hyperparameters,
@@ -824,6 +853,12 @@ class UserPersonalization(Recommender):
         }
         model.metadata_tables = {
             name: arrays[f"metadata_{k}"] for k, name in enumerate(model.user_fields)
+        }
+        # Models saved before metadata inference serve known values only.
+        model.metadata_given_item = {
+            name: arrays[f"metadata_given_item_{k}"]
+            for k, name in enumerate(model.user_fields)
+            if f"metadata_given_item_{k}" in arrays
         }
         # The second stage is used only when it was saved with the same features.
         if meta.get("ranker_features") == list(ranker.FEATURES):
@@ -936,6 +971,22 @@ def _conditional_table(
     table = (table + smoothing * share) / (table.sum(axis=1, keepdims=True) + smoothing)
     peak = table.max(axis=1, keepdims=True)
     result: _common.FloatArray = table / np.where(peak > 0, peak, 1.0)
+    return result
+
+
+def _values_given_item(
+    group_codes: _common.IntArray, items: _common.IntArray, n_groups: int, n_items: int
+) -> _common.FloatArray:
+    """Items x groups: each item's share of events per group, among events whose
+    group is known, smoothed with one pseudo-event spread like all of them."""
+    keep = group_codes >= 0
+    counts = np.zeros((n_items, n_groups))
+    np.add.at(counts, (items[keep], group_codes[keep]), 1.0)
+    overall = counts.sum(axis=0)
+    prior = overall / overall.sum() if overall.sum() > 0 else overall
+    result: _common.FloatArray = (counts + prior) / (
+        counts.sum(axis=1, keepdims=True) + 1.0
+    )
     return result
 
 

@@ -33,6 +33,7 @@ FEATURES = (
     "log_near_short",  # log events of the item within SHORT_WINDOW_DAYS of the
     "log_near_long",  # user's latest event (of the newest event for a new user)
     "log_idle_days",  # days since the item's latest event
+    "log_metadata",  # log of the user metadata component (known or inferred)
     "context_given_item",  # share of the item's events recorded in the context
     "context_quality",  # mean rating quality of the item in the context
     "repeat",  # log(1 + the user's events on the item)
