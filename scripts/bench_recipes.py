@@ -2,11 +2,16 @@
 
 Usage:
     PYTHONPATH=src python scripts/bench_recipes.py [--data CSV] [--trials N]
-        [--no-peers] [--scale] [--tune-recipe N]
+        [--users CSV | --no-users] [--no-peers] [--scale] [--tune-recipe N]
 
 CSV defaults to $AIRCTX_DATA_DIR/personalize-format/df_interactions.csv, else the
 shared Skytrax folder. Peers need the optional ``bench`` extra (implicit, cornac);
 a peer whose library is missing is reported as such and skipped.
+
+User metadata (``--users``, by default ``derived_user_id_to_nationality.csv`` beside
+the interactions when present: NATIONALITY for about 5% of the users) is given to the
+recipe in a second run, and to every peer's blend as popularity among users of the
+same value, tuned like the other blend weights.
 
 Protocol (see docs/benchmarks.md): exact duplicate rows and rows with TIMESTAMP <= 0
 are dropped; every user with 2 or more rows has the latest held out (ties: the later
@@ -46,6 +51,9 @@ PREMIUM = ("Premium Economy", "Business Class", "First Class")
 DEFAULT_RECIPE = "aws-user-personalization"
 METRICS = ("HR@5", "HR@10", "NDCG@10", "MRR@25", "cov@10")
 BLEND_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+GROUP_GRID = (0.0, 0.25, 1.0, 4.0)
+USERS_FILE = "derived_user_id_to_nationality.csv"
+USER_FIELD = "NATIONALITY"
 LATENCY_QUERIES = 500
 Matrix = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -75,6 +83,23 @@ def load(path: Path) -> pd.DataFrame:
     frame = frame.drop_duplicates()
     frame = frame[frame["TIMESTAMP"] > 0]
     return frame.reset_index(drop=True)
+
+
+def load_users(path: Path | None, field_name: str) -> pd.DataFrame | None:
+    """The users metadata, indexed by USER_ID, with the one categorical field."""
+    if path is None:
+        return None
+    if not path.exists():
+        raise SystemExit(f"{path}: not found; pass --users or --no-users")
+    frame = pd.read_csv(path, dtype=str)
+    if "USER_ID" not in frame.columns or field_name not in frame.columns:
+        raise SystemExit(
+            f"{path}: needs the columns USER_ID and {field_name} "
+            f"(found {list(frame.columns)}); pass --user-field"
+        )
+    return frame.drop_duplicates("USER_ID", keep="last").set_index("USER_ID")[
+        [field_name]
+    ]
 
 
 def leave_last_out(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -158,14 +183,17 @@ def interaction_matrix(
 
 @dataclass
 class Signals:
-    """Per-query popularity, popularity in the query's cabin and the user's history."""
+    """Per-query popularity, popularity in the query's cabin, the user's history and
+    popularity among users of the same metadata value (zero when it is unknown)."""
 
     popularity: Matrix
     in_cabin: Matrix
     history: Matrix
+    in_group: Matrix | None = None
+    group: str = ""  # the metadata field behind in_group
 
     @classmethod
-    def of(cls, split: Split) -> Signals:
+    def of(cls, split: Split, users: pd.DataFrame | None = None) -> Signals:
         n = split.catalog.size
         items = np.searchsorted(split.catalog, split.train["ITEM_ID"].to_numpy())
         counts = np.bincount(items, minlength=n).astype(np.float64)
@@ -187,7 +215,25 @@ class Signals:
         # A tiny popularity term breaks in-cabin ties in favour of popular items.
         in_cabin = in_cabin + 1e-6 * counts
         popularity = np.broadcast_to(counts, (len(split.users), n)).copy()
-        return cls(popularity, in_cabin, history)
+        group = "" if users is None else str(users.columns[0])
+        return cls(popularity, in_cabin, history, group_popularity(split, users), group)
+
+
+def group_popularity(split: Split, users: pd.DataFrame | None) -> Matrix | None:
+    """Per query, item counts among training users sharing the user's value."""
+    if users is None:
+        return None
+    column = users.iloc[:, 0]
+    n = split.catalog.size
+    items = np.searchsorted(split.catalog, split.train["ITEM_ID"].to_numpy())
+    groups = split.train["USER_ID"].map(column).to_numpy()
+    known = pd.notna(groups)
+    per_group = {
+        g: np.bincount(items[known & (groups == g)], minlength=n).astype(np.float64)
+        for g in set(groups[known])
+    }
+    zero = np.zeros(n)
+    return np.stack([per_group.get(column.get(u), zero) for u in split.users])
 
 
 def rescale(scores: Matrix) -> Matrix:
@@ -198,23 +244,32 @@ def rescale(scores: Matrix) -> Matrix:
     return result
 
 
-def blend(peer: Matrix, signals: Signals, w_cabin: float, w_history: float) -> Matrix:
+Weights = tuple[float, float, float]  # cabin popularity, history, group popularity
+
+
+def blend(peer: Matrix, signals: Signals, weights: Weights) -> Matrix:
+    w_cabin, w_history, w_group = weights
     result: Matrix = (
         rescale(peer)
         + w_cabin * rescale(signals.in_cabin)
         + w_history * rescale(signals.history)
     )
+    if signals.in_group is not None and w_group:
+        result += w_group * rescale(signals.in_group)
     return result
 
 
-def tune_blend(peer: Matrix, signals: Signals, targets: Any) -> tuple[float, float]:
-    """The (cabin, history) weights with the best validation NDCG@10."""
-    best = (-1.0, 0.0, 0.0)
-    for w_cabin, w_history in itertools.product(BLEND_GRID, BLEND_GRID):
-        value = ndcg10(blend(peer, signals, w_cabin, w_history), targets)
+def tune_blend(
+    peer: Matrix, signals: Signals, targets: Any, with_group: bool
+) -> Weights:
+    """The blend weights with the best validation NDCG@10."""
+    groups = GROUP_GRID if with_group and signals.in_group is not None else (0.0,)
+    best: tuple[float, Weights] = (-1.0, (0.0, 0.0, 0.0))
+    for weights in itertools.product(BLEND_GRID, BLEND_GRID, groups):
+        value = ndcg10(blend(peer, signals, weights), targets)
         if value > best[0]:
-            best = (value, w_cabin, w_history)
-    return best[1], best[2]
+            best = (value, weights)
+    return best[1]
 
 
 # ---- models ---------------------------------------------------------------------
@@ -386,15 +441,22 @@ PEERS: tuple[type[Peer], ...] = (
     CornacBPR,
     CornacEASE,
 )
-LIBRARY = {ImplicitALS: "implicit", ImplicitBPR: "implicit"}
+LIBRARY: dict[type[Peer], str] = {ImplicitALS: "implicit", ImplicitBPR: "implicit"}
 LIBRARY.update({CornacBPR: "cornac", CornacEASE: "cornac"})
 
 
 def fit_recipe(
-    split: Split, hyperparameters: Mapping[str, str] | None = None
+    split: Split,
+    hyperparameters: Mapping[str, str] | None = None,
+    users: pd.DataFrame | None = None,
 ) -> Recommender:
     model = recipe_class(DEFAULT_RECIPE)()
-    data = TrainingData(split.train, context_fields=(CONTEXT,))
+    data = TrainingData(
+        split.train,
+        users=users,
+        context_fields=(CONTEXT,),
+        user_fields=tuple(users.columns) if users is not None else (),
+    )
     model.fit(data, hyperparameters or {})
     return model
 
@@ -457,13 +519,13 @@ def print_table(rows: Sequence[Row], cabins: Sequence[str]) -> None:
         "First Class": "First",
         "premium": "Premium*",
     }
-    head = f"{'model':38}" + "".join(f"{m:>8}" for m in METRICS)
+    head = f"{'model':48}" + "".join(f"{m:>8}" for m in METRICS)
     head += "".join(f"{short.get(c, c)[:8]:>9}" for c in cabins)
     head += f"{'train s':>9}{'query us':>9}"
     print(head)
     print("-" * len(head))
     for row in rows:
-        line = f"{row.name[:38]:38}" + "".join(
+        line = f"{row.name[:48]:48}" + "".join(
             f"{row.overall[m]:8.4f}" for m in METRICS
         )
         line += "".join(f"{row.per_cabin.get(c, float('nan')):9.4f}" for c in cabins)
@@ -507,9 +569,11 @@ def run_peer(
             best = (value, params)
     params = best[1]
     peer.fit(val, params)
-    w_cabin, w_history = tune_blend(
-        peer.score(val.users, val.cabins), val_signals, val.targets
-    )
+    val_scores = peer.score(val.users, val.cabins)
+    plain = tune_blend(val_scores, val_signals, val.targets, with_group=False)
+    grouped = None
+    if val_signals.in_group is not None:
+        grouped = tune_blend(val_scores, val_signals, val.targets, with_group=True)
     started = time.perf_counter()
     peer.fit(test, params)
     train_s = time.perf_counter() - started
@@ -520,23 +584,41 @@ def run_peer(
 
     query_us = time_queries(query, test)
     shown = ", ".join(f"{k}={v:g}" for k, v in params.items()) or "no parameters"
+    group = val_signals.group
     print(
-        f"  {peer.name}: {shown}; blend cabin={w_cabin:g} history={w_history:g} "
-        f"(validation NDCG@10 {best[0]:.4f})",
+        f"  {peer.name}: {shown}; blend cabin={plain[0]:g} history={plain[1]:g}"
+        + (
+            ""
+            if grouped is None
+            else f", with {group} cabin={grouped[0]:g} "
+            f"history={grouped[1]:g} {group}={grouped[2]:g}"
+        )
+        + f" (validation NDCG@10 {best[0]:.4f})",
         flush=True,
     )
-    return [
+    rows = [
         evaluate(peer.name, scores, test, train_s=train_s, query_us=query_us),
         evaluate(
             f"{peer.name} + cabin pop + history",
-            blend(scores, test_signals, w_cabin, w_history),
+            blend(scores, test_signals, plain),
             test,
             train_s=train_s,
         ),
     ]
+    if grouped is not None:
+        rows.append(
+            evaluate(
+                f"{peer.name} + cabin, {group} pop + history",
+                blend(scores, test_signals, grouped),
+                test,
+                train_s=train_s,
+                extra={"metadata": True},
+            )
+        )
+    return rows
 
 
-def benchmark(path: Path, with_peers: bool) -> None:
+def benchmark(path: Path, users: pd.DataFrame | None, with_peers: bool) -> None:
     frame = load(path)
     train, test_rows = leave_last_out(frame)
     fit_part, val_rows = leave_last_out(train)
@@ -555,32 +637,55 @@ def benchmark(path: Path, with_peers: bool) -> None:
         )
     )
 
+    if users is not None:
+        known = test_rows["USER_ID"].isin(users.index).mean()
+        print(
+            f"user metadata: {users.columns[0]} for {len(users)} users "
+            f"({known:.0%} of test queries)"
+        )
+
     started = time.perf_counter()
-    model = fit_recipe(test)
+    model = fit_recipe(test, users=users)
     train_s = time.perf_counter() - started
 
     def query(user: str, cabin: str) -> object:
         return model.recommend(Query(user, {CONTEXT: cabin}), 25)
 
     query_us = time_queries(query, test)
+    label = f"{DEFAULT_RECIPE} (default)"
+    if users is not None:
+        label = f"{DEFAULT_RECIPE} + {users.columns[0]}"
     rows = [
         evaluate(
-            f"{DEFAULT_RECIPE} (default)",
+            label,
             recipe_scores(model, test, with_context=True),
             test,
             train_s=train_s,
             query_us=query_us,
+            extra={"metadata": users is not None},
         ),
         evaluate(
-            f"{DEFAULT_RECIPE}, context removed",
+            f"{label}, no query context",
             recipe_scores(model, test, with_context=False),
             test,
             train_s=train_s,
         ),
     ]
+    if users is not None:
+        started = time.perf_counter()
+        plain = fit_recipe(test)
+        rows.append(
+            evaluate(
+                f"{DEFAULT_RECIPE}, interactions only",
+                recipe_scores(plain, test, with_context=True),
+                test,
+                train_s=time.perf_counter() - started,
+            )
+        )
+    recipes = len(rows)
     if with_peers:
         print("peers (tuned on the validation split):", flush=True)
-        val_signals, test_signals = Signals.of(val), Signals.of(test)
+        val_signals, test_signals = Signals.of(val, users), Signals.of(test, users)
         for peer_cls in PEERS:
             rows.extend(run_peer(peer_cls, val, test, val_signals, test_signals))
 
@@ -590,18 +695,24 @@ def benchmark(path: Path, with_peers: bool) -> None:
     print_table(rows, cabins)
     print()
     default, without = rows[0], rows[1]
-    peers = rows[2:]
+    peers = rows[recipes:]
     if peers:
-        best = max(peers, key=lambda r: r.overall["NDCG@10"])
-        ratio = default.overall["NDCG@10"] / best.overall["NDCG@10"]
-        print(
-            f"default NDCG@10 / best peer ({best.name}) NDCG@10 = "
-            f"{default.overall['NDCG@10']:.4f} / {best.overall['NDCG@10']:.4f} "
-            f"= {ratio:.3f}"
-        )
+        plain_peers = [r for r in peers if not r.extra.get("metadata")]
+        print_ratio("default", default, peers)
+        if users is not None:
+            print_ratio("interactions only", rows[2], plain_peers)
     print(
         f"premium cabins NDCG@10: with context {default.per_cabin['premium']:.4f}, "
         f"without {without.per_cabin['premium']:.4f}"
+    )
+
+
+def print_ratio(label: str, recipe: Row, peers: Sequence[Row]) -> None:
+    best = max(peers, key=lambda r: r.overall["NDCG@10"])
+    mine, theirs = recipe.overall["NDCG@10"], best.overall["NDCG@10"]
+    print(
+        f"{label}: NDCG@10 / best peer ({best.name}) = {mine:.4f} / {theirs:.4f} "
+        f"= {mine / theirs:.3f}"
     )
 
 
@@ -681,7 +792,7 @@ def scale(path: Path, factors: Iterable[int]) -> None:
 # ---- search for the recipe's defaults (validation split only) -----------------------
 
 
-def tune_recipe(path: Path, trials: int) -> None:
+def tune_recipe(path: Path, users: pd.DataFrame | None, trials: int) -> None:
     """Search the recipe's hyperparameters on the validation split; print the best."""
     import optuna
 
@@ -703,7 +814,8 @@ def tune_recipe(path: Path, trials: int) -> None:
             )
             for r in ranges
         }
-        return ndcg10(recipe_scores(fit_recipe(val, params), val, True), val.targets)
+        model = fit_recipe(val, params, users)
+        return ndcg10(recipe_scores(model, val, True), val.targets)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -721,6 +833,17 @@ def tune_recipe(path: Path, trials: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_data_path())
+    parser.add_argument(
+        "--users",
+        type=Path,
+        help=f"users metadata CSV (default: {USERS_FILE} beside --data, if present)",
+    )
+    parser.add_argument(
+        "--user-field", default=USER_FIELD, help="its categorical column"
+    )
+    parser.add_argument(
+        "--no-users", action="store_true", help="interactions only, no metadata"
+    )
     parser.add_argument("--no-peers", action="store_true", help="recipe only")
     parser.add_argument("--scale", action="store_true", help="also grow 10x, 100x")
     parser.add_argument(
@@ -738,10 +861,14 @@ def main() -> int:
     if args.scale_child:
         scale_child(args.data, args.scale_child)
         return 0
+    users_path = args.users
+    if users_path is None and (args.data.parent / USERS_FILE).exists():
+        users_path = args.data.parent / USERS_FILE
+    users = None if args.no_users else load_users(users_path, args.user_field)
     if args.tune_recipe:
-        tune_recipe(args.data, args.tune_recipe)
+        tune_recipe(args.data, users, args.tune_recipe)
         return 0
-    benchmark(args.data, with_peers=not args.no_peers)
+    benchmark(args.data, users, with_peers=not args.no_peers)
     if args.scale:
         scale(args.data, [int(f) for f in args.scale_factors.split(",")])
     return 0
