@@ -865,8 +865,10 @@ def serve(
     With access keys every request must carry a valid SigV4 signature; without
     them only loopback addresses may be bound.
 
-    Without keys, tell the AWS CLI not to sign (--no-sign-request); it still needs
-    a region.
+    The server answers for one region, the global --region (default us-east-1):
+    a request signed for another region is refused, and an unsigned one cannot
+    name its region, so it gets this one's resources. Without keys, tell the AWS
+    CLI not to sign (--no-sign-request); it still needs a region.
 
     \b
     Example:
