@@ -320,6 +320,40 @@ def test_an_endpoint_in_the_configuration_file_is_ignored_by_the_local_backend(
     assert invoke(config, "status", "-o", "json").exit_code == 0
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--endpoint-url", "127.0.0.1:8642"], {}, "--endpoint-url"),
+        (["--services-endpoint-url", "localhost:5000"], {}, "--services-endpoint-url"),
+        ([], {"AIRCTX_ENDPOINT_URL": "127.0.0.1:8642"}, "--endpoint-url"),
+    ],
+    ids=["flag", "services-flag", "variable"],
+)
+def test_an_endpoint_without_a_scheme_is_a_usage_error(
+    config: Path, args: list[str], env: dict[str, str], named: str
+) -> None:
+    result = invoke(config, "--backend", "aws", *args, "status", env=env)
+
+    assert result.exit_code == 2, result.output
+    assert named in result.stderr and "is not a URL" in result.stderr
+    assert "e.g. http://" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_an_endpoint_without_a_scheme_in_the_configuration_file_is_named(
+    tmp_path: Path, empty_aws_env: None
+) -> None:
+    config = write_project(tmp_path, "aws:\n  endpoint_url: 127.0.0.1:8642\n")
+
+    result = invoke(config, "--backend", "aws", "status")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: aws.endpoint_url '127.0.0.1:8642' is not a URL; write it with its "
+        "scheme, e.g. http://127.0.0.1:8642\n"
+    )
+
+
 # -- serve ---
 
 AWS_CLI = Path("/work/venv/bin/aws")

@@ -25,12 +25,27 @@ log = logging.getLogger(__name__)
 LOCAL_KEY = "airctx-local"
 
 
+def _check_endpoints(settings: Settings) -> None:
+    """botocore refuses a URL without a scheme with a bare ValueError."""
+    configured = {
+        "aws.endpoint_url": settings.aws.endpoint_url,
+        "aws.services_endpoint_url": settings.aws.services_endpoint_url,
+    }
+    for key, url in configured.items():
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{key} {url!r} is not a URL; write it with its scheme, e.g. "
+                f"http://{url.split('://', 1)[-1]}"
+            )
+
+
 def clients_for(settings: Settings) -> Clients:
     """Build the Personalize clients for ``settings.backend``."""
     config = client_config(
         max_attempts=settings.aws.max_attempts, retry_mode=settings.aws.retry_mode
     )
     if settings.backend == "aws":
+        _check_endpoints(settings)
         session = create_session(settings.aws.profile, settings.region)
         # services_endpoint_url points S3, IAM and STS elsewhere (a moto server in the
         # functional tests) while endpoint_url points Personalize at `airctx serve`.

@@ -140,6 +140,18 @@ def _given_as(
     return next((v for v in variables if os.environ.get(v)), variables[-1])
 
 
+def _endpoint_url(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """botocore only fails on a URL without a scheme once a client is built."""
+    if value is None or value.startswith(("http://", "https://")):
+        return value
+    suggestion = value.split("://", 1)[-1]
+    raise click.BadParameter(
+        f"{value!r} is not a URL; give it with its scheme, e.g. http://{suggestion}"
+    )
+
+
 def output_options(func: F) -> F:
     """``--output`` and ``--quiet``, shared by every command that prints results."""
     func = click.option(
@@ -238,12 +250,14 @@ def parse_context(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--profile", help="AWS profile for the aws backend.")
 @click.option(
     "--endpoint-url",
+    callback=_endpoint_url,
     help="With --backend aws: the Personalize endpoint, e.g. an `airctx serve` URL "
     "(a usage error with the local backend).",
 )
 @click.option(
     "--services-endpoint-url",
     envvar=["AIRCTX_AWS_SERVICES_ENDPOINT_URL", "AIRCTX_SERVICES_ENDPOINT_URL"],
+    callback=_endpoint_url,
     help="With --backend aws: the S3/IAM/STS endpoint (e.g. a moto server).",
 )
 @click.option(
