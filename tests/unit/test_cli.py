@@ -182,6 +182,84 @@ def test_command_options_from_the_environment(config: Path) -> None:
     assert [r["type"] for r in remaining].count("dataset-group") == 1
 
 
+@pytest.fixture
+def sent_context(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Replace the query functions with ones that keep the context they were given."""
+    from airctx.pipeline import query
+
+    seen: dict[str, object] = {}
+
+    def answer(*args: object) -> query.Recommendations:
+        seen["context"] = next(a for a in args if isinstance(a, dict))
+        return query.Recommendations("u1", {}, [], "RID-1")
+
+    def recorded(*args: object) -> dict[str, object]:
+        seen["context"] = next(a for a in args if isinstance(a, dict))
+        return {}
+
+    monkeypatch.setattr(query, "recommend", answer)
+    monkeypatch.setattr(query, "rank", answer)
+    monkeypatch.setattr(query, "track_event", recorded)
+    return seen
+
+
+CONTEXT_COMMANDS = {
+    "recommend": ["recommend", "--user", "u1"],
+    "rank": ["rank", "--user", "u1", "--items", "item1,item2"],
+    "track-event": ["track-event", "--user", "u1", "--item", "item1"],
+}
+
+
+@pytest.mark.parametrize("command", list(CONTEXT_COMMANDS))
+@pytest.mark.parametrize(
+    ("variable", "expected"),
+    [
+        ("CABIN_TYPE=First Class", {"CABIN_TYPE": "First Class"}),
+        (
+            "CABIN_TYPE=Premium Economy; USER_RESIDENCE=United Kingdom",
+            {"CABIN_TYPE": "Premium Economy", "USER_RESIDENCE": "United Kingdom"},
+        ),
+        ("CABIN_TYPE=Economy\nSEAT=1A\n", {"CABIN_TYPE": "Economy", "SEAT": "1A"}),
+    ],
+    ids=["space-in-value", "two-pairs", "newlines"],
+)
+def test_context_from_the_environment_keeps_spaces_in_values(
+    config: Path,
+    sent_context: dict[str, object],
+    command: str,
+    variable: str,
+    expected: dict[str, str],
+) -> None:
+    name = "AIRCTX_" + command.upper().replace("-", "_") + "_CONTEXT"
+
+    result = invoke(config, *CONTEXT_COMMANDS[command], env={name: variable})
+
+    assert result.exit_code == 0, result.output
+    assert sent_context["context"] == expected
+
+
+@pytest.mark.parametrize("command", list(CONTEXT_COMMANDS))
+def test_a_context_variable_without_key_value_is_a_usage_error(
+    config: Path, sent_context: dict[str, object], command: str
+) -> None:
+    name = "AIRCTX_" + command.upper().replace("-", "_") + "_CONTEXT"
+
+    result = invoke(config, *CONTEXT_COMMANDS[command], env={name: "Economy;A=b"})
+
+    assert result.exit_code == 2
+    assert "'Economy' is not KEY=VALUE" in result.stderr
+    assert sent_context == {}
+
+
+@pytest.mark.parametrize("command", list(CONTEXT_COMMANDS))
+def test_context_help_says_how_to_separate_pairs_in_the_environment(
+    command: str,
+) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+
+    assert 'separate pairs with ";"' in " ".join(result.output.split())
+
+
 # -- progress, quiet, logging ---
 
 

@@ -204,6 +204,33 @@ def wait_option(func: F) -> F:
     )(func)
 
 
+class ContextPair(click.ParamType[str]):
+    """One ``KEY=VALUE`` context pair.
+
+    Several pairs in one environment variable are separated by ``;`` or newlines:
+    Click's default split on whitespace would cut ``CABIN_TYPE=First Class`` in two.
+    """
+
+    name = "KEY=VALUE"
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        pieces = rv.replace("\n", ";").split(";")
+        return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def context_option(what: str) -> Callable[[F], F]:
+    """``--context``, for every command that sends context with a request."""
+    return click.option(
+        "--context",
+        "context",
+        multiple=True,
+        type=ContextPair(),
+        metavar="KEY=VALUE",
+        help=f"Context of the {what}; repeatable. In the environment variable, "
+        'separate pairs with ";" (values may hold spaces).',
+    )
+
+
 def _set_output(app: App, output_format: str, quiet: bool) -> None:
     app.output.format = output_format
     app.output.quiet = quiet or app.output.quiet
@@ -494,13 +521,7 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
     envvar="AIRCTX_RECOMMEND_USER",
     help="The user to recommend for.",
 )
-@click.option(
-    "--context",
-    "context",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Context of the request; repeatable.",
-)
+@context_option("request")
 @click.option(
     "--num-results",
     "-n",
@@ -579,13 +600,7 @@ def recommend(
     help="The user to rank for.",
 )
 @click.option("--items", required=True, help="Comma-separated item ids to reorder.")
-@click.option(
-    "--context",
-    "context",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Context of the request; repeatable.",
-)
+@context_option("request")
 @output_options
 @pass_app
 def rank(
@@ -635,13 +650,7 @@ def rank(
     help="The event type (the solution trains on solution.event_type).",
 )
 @click.option("--value", type=float, help="The event value, e.g. a rating.")
-@click.option(
-    "--context",
-    "context",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Context of the event; repeatable.",
-)
+@context_option("event")
 @click.option(
     "--session",
     "session_id",
