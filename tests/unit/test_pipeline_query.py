@@ -170,3 +170,56 @@ def test_without_a_prepared_summary_only_the_event_type_is_checked(
 
     assert event_warnings(proj, "anything", "RATING", 1e9) == []
     assert len(event_warnings(proj, "anything", "CLICK", None)) == 1
+
+
+# -- rank ---
+
+
+class RecordingRuntime:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def get_personalized_ranking(self, **params: Any) -> dict[str, Any]:
+        self.sent.append(params)
+        ranked = [{"itemId": i, "score": 0.1} for i in params["inputList"]]
+        return {"personalizedRanking": ranked, "recommendationId": "RID-1"}
+
+
+def test_an_item_given_twice_is_ranked_once_with_a_warning(
+    project: tuple[Project, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import airctx.pipeline.query as query
+
+    proj, lines = project
+    runtime = RecordingRuntime()
+    proj.clients = SimpleNamespace(runtime=runtime)
+    monkeypatch.setattr(query, "campaign_arn", lambda _p: "arn:campaign")
+
+    result = query.rank(proj, "u1", ["klm", "emirates", "klm", "qantas"], {})
+
+    assert runtime.sent[0]["inputList"] == ["klm", "emirates", "qantas"]
+    assert [item for item, _s in result.items] == ["klm", "emirates", "qantas"]
+    assert lines == ["warning: klm given more than once; each item is ranked once"]
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ("", "--items: holds no item ids"),
+        (" , ,", "--items: holds no item ids"),
+        (",".join(f"i{n}" for n in range(501)), "--items: holds 501 item ids"),
+    ],
+    ids=["empty", "only-commas", "too-many"],
+)
+def test_an_unusable_item_list_is_a_usage_error(
+    tmp_path: Path, items: str, message: str
+) -> None:
+    config = write_project_config(tmp_path)
+    args = ["--config", str(config), "rank", "--user", "u", "--items", items]
+
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code == 2, result.output
+    assert message in result.output

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# GetPersonalizedRanking's inputList limit (50 when item metadata is returned).
+MAX_RANKED_ITEMS = 500
+
 WAITING_COMMANDS = ("import", "train", "deploy", "run", "wait", "teardown")
 
 
@@ -252,6 +255,24 @@ def parse_context(values: tuple[str, ...]) -> dict[str, str]:
             )
         out[key.strip()] = value.strip()
     return out
+
+
+def parse_items(value: str) -> list[str]:
+    """The item ids of ``--items``; the service refuses an empty or too long list."""
+    items = [i.strip() for i in value.split(",") if i.strip()]
+    if not items:
+        raise click.BadParameter(
+            "holds no item ids; give them comma-separated, e.g. "
+            "--items emirates,lufthansa",
+            param_hint="--items",
+        )
+    if len(items) > MAX_RANKED_ITEMS:
+        raise click.BadParameter(
+            f"holds {len(items)} item ids; a personalized ranking takes at most "
+            f"{MAX_RANKED_ITEMS}",
+            param_hint="--items",
+        )
+    return items
 
 
 @click.group(
@@ -599,7 +620,12 @@ def recommend(
     envvar="AIRCTX_RANK_USER",
     help="The user to rank for.",
 )
-@click.option("--items", required=True, help="Comma-separated item ids to reorder.")
+@click.option(
+    "--items",
+    required=True,
+    help="Comma-separated item ids to reorder (1 to 500; a repeated id is ranked "
+    "once).",
+)
 @context_option("request")
 @output_options
 @pass_app
@@ -620,8 +646,7 @@ def rank(
     from airctx.pipeline.query import rank as run
 
     _set_output(app, output_format, quiet)
-    item_list = [i.strip() for i in items.split(",") if i.strip()]
-    result = run(app.project(), user_id, item_list, parse_context(context))
+    result = run(app.project(), user_id, parse_items(items), parse_context(context))
     rows = [
         (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
     ]

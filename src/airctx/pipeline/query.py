@@ -109,12 +109,21 @@ def recommend(
 def rank(
     project: Project, user_id: str, items: Sequence[str], context: Mapping[str, str]
 ) -> Recommendations:
+    """Reorder ``items`` for a user; an id given twice is ranked once, where it
+    first appears (the answer would otherwise hold it twice)."""
     ctx = check_context(project, context)
+    unique = list(dict.fromkeys(items))
+    if len(unique) < len(items):
+        repeated = sorted({i for i in items if list(items).count(i) > 1})
+        project.report(
+            f"warning: {', '.join(repeated)} given more than once; each item is "
+            "ranked once"
+        )
     arn = campaign_arn(project)
     params: dict[str, Any] = {
         "campaignArn": arn,
         "userId": user_id,
-        "inputList": list(items),
+        "inputList": unique,
     }
     if ctx:
         params["context"] = ctx
