@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from airctx.config import load_settings
-from airctx.errors import ContextError, ResourceFailed
+from airctx.errors import ContextError, ResourceFailed, WaitTimeout
 from airctx.pipeline import pending as pending_module
 from airctx.pipeline.deploy import deploy
 from airctx.pipeline.imports import import_data
@@ -66,6 +66,34 @@ def test_status_marks_auto_training_solutions(deployed: Harness) -> None:
     rows = {r["name"]: r for r in status(deployed.project)}
 
     assert rows["weekly"]["cost"].startswith("auto-training")
+
+
+def fail(harness: Harness, arn: str, reason: str) -> None:
+    """Put a resource in CREATE FAILED, as the engine does when its job fails."""
+    store = harness.engine.store
+    resource = store.get(arn)
+    assert resource is not None
+    body = dict(resource.body, status="CREATE FAILED", failureReason=reason)
+    with store.transaction() as db:
+        store.update(db, arn, status="CREATE FAILED", body=body, now=0.0)
+
+
+def test_status_gives_the_failure_reason_of_a_failed_resource(
+    deployed: Harness,
+) -> None:
+    version = next(
+        r for r in status(deployed.project) if r["type"] == "solution-version"
+    )
+    fail(deployed, version["arn"], "Too few interactions for training")
+
+    rows = {r["type"]: r for r in status(deployed.project)}
+
+    failed = rows["solution-version"]
+    assert failed["status"] == "CREATE FAILED"
+    assert failed["failureReason"] == "Too few interactions for training"
+    assert failed["detail"] == "Too few interactions for training"
+    assert "failureReason" not in rows["campaign"]
+    assert "failureReason" not in rows["dataset-group"]
 
 
 def test_metrics_are_the_newest_versions(shared: Harness) -> None:
@@ -254,6 +282,71 @@ def test_wait_reports_a_failure_with_the_services_reason(
         ResourceFailed, match="job ended in CREATE FAILED: Column CABIN"
     ):
         pending_module.wait_pending(project)  # type: ignore[arg-type]
+
+
+def test_a_timeout_given_to_wait_replaces_the_configured_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = load_settings(write_project(tmp_path))
+    project = FakeProject(settings, {"sv": [{"status": "CREATE IN_PROGRESS"}]})
+    ticks = iter(range(0, 10_000, 10))
+    project.waiter.clock = lambda: float(next(ticks))
+    monkeypatch.setattr(
+        pending_module,
+        "status",
+        lambda _p: rows(("solution-version", "sv", "CREATE IN_PROGRESS")),
+    )
+
+    with pytest.raises(
+        WaitTimeout, match=r"still CREATE IN_PROGRESS after 30s"
+    ) as info:
+        pending_module.wait_pending(project, timeout=25)  # type: ignore[arg-type]
+
+    assert "the timeout for solution_version is 25s" in str(info.value)
+    assert "--timeout SECONDS" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [([], None), (["--timeout", "90"], 90.0)], ids=["", "90"]
+)
+def test_wait_passes_its_timeout_on(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    given: list[str],
+    expected: float | None,
+) -> None:
+    from click.testing import CliRunner
+
+    from airctx.cli.main import cli
+
+    seen: list[float | None] = []
+    monkeypatch.setattr(
+        pending_module,
+        "wait_pending",
+        lambda _p, timeout=None: seen.append(timeout) or [],
+    )
+    args = ["--config", str(write_project(tmp_path)), "wait", *given]
+
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code == 0, result.output
+    assert seen == [expected]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_a_wait_timeout_that_is_not_a_positive_number_is_a_usage_error(
+    tmp_path: Path, value: str
+) -> None:
+    from click.testing import CliRunner
+
+    from airctx.cli.main import cli
+
+    args = ["--config", str(write_project(tmp_path)), "wait", "--timeout", value]
+
+    result = CliRunner().invoke(cli, args)
+
+    assert result.exit_code == 2
+    assert "--timeout" in result.output
 
 
 def test_no_wait_skips_only_the_long_jobs(deployed: Harness) -> None:

@@ -761,9 +761,16 @@ def run(
 
 
 @cli.command()
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Give up on each resource after this long (default: waits.timeouts from "
+    "the configuration, per kind of resource).",
+)
 @output_options
 @pass_app
-def wait(app: App, output_format: str, quiet: bool) -> None:
+def wait(app: App, timeout: float | None, output_format: str, quiet: bool) -> None:
     """Wait for what is in flight: imports, training, campaigns, trackers, deletions.
 
     Use it after a command run with --no-wait, or after an interrupted one. Exit code
@@ -772,11 +779,12 @@ def wait(app: App, output_format: str, quiet: bool) -> None:
     \b
     Example:
       airctx train --no-wait && airctx wait
+      airctx wait --timeout 7200
     """
     from airctx.pipeline.pending import wait_pending
 
     _set_output(app, output_format, quiet)
-    done = wait_pending(app.project())
+    done = wait_pending(app.project(), timeout)
     table = [(r["type"], r["name"], r["status"]) for r in done]
     app.output.result(
         done,

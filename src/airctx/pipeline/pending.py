@@ -70,11 +70,15 @@ def pending(project: Project) -> list[dict[str, Any]]:
     return out
 
 
-def wait_pending(project: Project) -> list[dict[str, Any]]:
+def wait_pending(
+    project: Project, timeout: float | None = None
+) -> list[dict[str, Any]]:
     """Wait for every pending resource; returns them with their final status.
 
     A deletion is finished when the resource is gone (status ``DELETED``). Raises
-    ResourceFailed (with the service's reason) when one ends in a failed state.
+    ResourceFailed (with the service's reason) when one ends in a failed state, and
+    WaitTimeout when one is still in flight after ``timeout`` seconds (default: the
+    configured ``waits.timeouts`` of its kind).
     """
     done = []
     for row in pending(project):
@@ -84,7 +88,9 @@ def wait_pending(project: Project) -> list[dict[str, Any]]:
             kind,
             row["arn"],
             partial(project.describe, operation, key, arn_field, row["arn"]),
-            timeout=project.settings.waits.timeout_for(kind),
+            timeout=project.settings.waits.timeout_for(kind)
+            if timeout is None
+            else timeout,
             until=("DELETED",) if deleting else ("ACTIVE",),
             status_of=campaign_status if row["type"] == "campaign" else None,
         )

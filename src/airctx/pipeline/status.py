@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from airctx.pipeline.project import Project
@@ -9,7 +10,11 @@ from airctx.pipeline.train import latest_version
 
 
 def status(project: Project) -> list[dict[str, Any]]:
-    """Every resource of the project, with its state and what it costs while idle."""
+    """Every resource of the project, with its state and what it costs while idle.
+
+    A resource that failed carries the service's ``failureReason`` (also shown as
+    its detail), where the list answer has one.
+    """
     settings = project.settings
     rows: list[dict[str, Any]] = []
     for kind in settings.datasets:
@@ -24,7 +29,7 @@ def status(project: Project) -> list[dict[str, Any]]:
     if group is None:
         return rows
     group_arn = group["datasetGroupArn"]
-    rows.append(_row("dataset-group", group["name"], group["status"], group_arn))
+    rows.append(_row("dataset-group", group["name"], group["status"], group_arn, group))
     for dataset in project.paginate(
         "ListDatasets", "datasets", datasetGroupArn=group_arn
     ):
@@ -42,6 +47,7 @@ def status(project: Project) -> list[dict[str, Any]]:
                     job["jobName"],
                     job["status"],
                     job["datasetImportJobArn"],
+                    job,
                 )
             )
     solutions: list[str] = []
@@ -64,6 +70,7 @@ def status(project: Project) -> list[dict[str, Any]]:
                     version["solutionVersionArn"].rsplit("/", 1)[-1],
                     version["status"],
                     version["solutionVersionArn"],
+                    version,
                 )
             )
     for campaign in project.paginate("ListCampaigns", "campaigns"):
@@ -73,11 +80,15 @@ def status(project: Project) -> list[dict[str, Any]]:
             described["solutionVersionArn"].startswith(s + "/") for s in solutions
         ):
             continue
-        row = _row("campaign", campaign["name"], campaign["status"], arn)
+        row = _row("campaign", campaign["name"], campaign["status"], arn, campaign)
         update = described.get("latestCampaignUpdate") or {}
         row["detail"] = "serves " + described["solutionVersionArn"].rsplit("/", 1)[-1]
         if update.get("status") not in (None, "ACTIVE"):
             row["detail"] += f" (update {update['status']})"
+            if update.get("failureReason"):
+                row["failureReason"] = update["failureReason"]
+        if row.get("failureReason"):
+            row["detail"] += f": {row['failureReason']}"
         if campaign["status"] == "ACTIVE":
             row["cost"] = (
                 f"minProvisionedTPS {described['minProvisionedTPS']} "
@@ -96,12 +107,25 @@ def status(project: Project) -> list[dict[str, Any]]:
             )
         )
     for item in project.paginate("ListFilters", "Filters", datasetGroupArn=group_arn):
-        rows.append(_row("filter", item["name"], item["status"], item["filterArn"]))
+        rows.append(
+            _row("filter", item["name"], item["status"], item["filterArn"], item)
+        )
     return rows
 
 
-def _row(kind: str, name: str, state: str, arn: str) -> dict[str, Any]:
-    return {"type": kind, "name": name, "status": state, "arn": arn}
+def _row(
+    kind: str,
+    name: str,
+    state: str,
+    arn: str,
+    summary: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    row = {"type": kind, "name": name, "status": state, "arn": arn}
+    reason = (summary or {}).get("failureReason")
+    if reason and "FAILED" in state:
+        row["failureReason"] = reason
+        row["detail"] = reason
+    return row
 
 
 def metrics(project: Project) -> dict[str, Any]:

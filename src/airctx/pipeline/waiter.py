@@ -88,8 +88,9 @@ class Waiter:
             if elapsed >= timeout:
                 raise WaitTimeout(
                     f"{kind} {arn} is still {status} after {elapsed:.0f}s (the timeout "
-                    f"for {kind} is {timeout:.0f}s); run `airctx wait` to keep waiting "
-                    "or raise waits.timeouts in the configuration"
+                    f"for {kind} is {timeout:.0f}s); run `airctx wait` (with "
+                    "--timeout SECONDS for a longer wait) to keep waiting, or raise "
+                    "waits.timeouts in the configuration"
                 )
             self.sleep(min(delay, max(0.0, timeout - elapsed)))
             delay = min(delay * 1.5, self.max_poll_seconds)
