@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import boto3
 import pytest
 from botocore.exceptions import (
@@ -142,3 +146,35 @@ def test_error_code_helpers() -> None:
     assert is_not_found(client_error("NoSuchKey"))
     assert not is_not_found(client_error("AccessDenied"))
     assert not is_not_found(ValueError("x"))
+
+
+@pytest.fixture
+def local_client(tmp_path: Path) -> Iterator[Any]:
+    """A Personalize client answered in-process by a real local engine."""
+    from airctx.engine.core import LocalEngine
+    from airctx.engine.inprocess import attach
+
+    engine = LocalEngine(tmp_path / "state", region="us-east-1")
+    client = boto3.client(
+        "personalize",
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    )
+    attach(client, engine)
+    yield client
+    engine.close()
+
+
+def test_errors_from_the_local_engine_say_who_answered(local_client: Any) -> None:
+    missing = "arn:aws:personalize:us-east-1:000000000000:campaign/gone"
+    with pytest.raises(ResourceError) as not_found, translate_errors(missing):
+        local_client.describe_campaign(campaignArn=missing)
+    with pytest.raises(ResourceError) as invalid, translate_errors("schema bad"):
+        local_client.create_schema(name="bad", schema="{not json")
+
+    assert "(the local engine said ResourceNotFoundException" in str(not_found.value)
+    assert "AWS" not in str(not_found.value)
+    assert "the local engine said InvalidInputException" in str(invalid.value)
+    assert "fix the value the local engine names" in str(invalid.value)
+    assert "AWS" not in str(invalid.value)

@@ -28,6 +28,10 @@ from airctx.errors import AirctxError, ResourceConflict, ResourceError, SetupErr
 
 logger = logging.getLogger(__name__)
 
+# The header the local engine sends with its errors (airctx.engine.wire.ENGINE_HEADER;
+# botocore lowercases header names). Named here so this layer imports no engine code.
+ENGINE_HEADER = "x-airctx-engine"
+
 CREDENTIALS_HELP = (
     "configure credentials with 'aws configure' (or 'aws sso login' for an SSO "
     "profile), set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile NAME"
@@ -140,7 +144,8 @@ def translate_errors(resource: str | None = None) -> Iterator[None]:
 def client_error(exc: ClientError, resource: str | None = None) -> AirctxError:
     """The airctx exception for one modelled service error."""
     code = error_code(exc) or "Unknown"
-    said = _aws_said(exc, code)
+    who = _answered_by(exc)
+    said = _said(exc, who, code)
     what = resource or _operation_target(exc)
     logger.debug("%s failed with %s on %s", exc.operation_name, code, what)
 
@@ -162,13 +167,14 @@ def client_error(exc: ClientError, resource: str | None = None) -> AirctxError:
         )
     if code in INVALID_INPUT_CODES:
         return ResourceError(
-            f"{what}: the request was rejected as invalid ({said}); fix the value AWS "
-            "names and run the step again"
+            f"{what}: the request was rejected as invalid ({said}); fix the value "
+            f"{who} names and run the step again"
         )
     if code in LIMIT_CODES:
         return ResourceError(
             f"{what}: a service limit was reached ({said}); wait for pending resources "
-            "to finish, delete unused ones, or ask AWS for a higher quota"
+            "to finish, delete unused ones"
+            + (", or ask AWS for a higher quota" if who == "AWS" else "")
         )
     if code in ACCESS_DENIED_CODES:
         return SetupError(
@@ -212,9 +218,16 @@ def setup_error(exc: BotoCoreError, resource: str | None = None) -> AirctxError:
     return SetupError(f"{where}the AWS SDK failed before a request was answered: {exc}")
 
 
-def _aws_said(exc: ClientError, code: str) -> str:
+def _answered_by(exc: ClientError) -> str:
+    """Who gave the error: the local engine marks its answers with a header
+    (``airctx.engine.wire.ENGINE_HEADER``), in-process and through `airctx serve`."""
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return "the local engine" if headers.get(ENGINE_HEADER) else "AWS"
+
+
+def _said(exc: ClientError, who: str, code: str) -> str:
     message = exc.response.get("Error", {}).get("Message")
-    return f"AWS said {code}: {message}" if message else f"AWS said {code}"
+    return f"{who} said {code}: {message}" if message else f"{who} said {code}"
 
 
 def _operation_target(exc: ClientError) -> str:

@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 _PROTOCOLS = ("json", "rest-json")
 
 
+# Sent with every error the engine answers; airctx.aws.errors reads it.
+ENGINE_HEADER = "x-airctx-engine"
+
+
 class WireError(Exception):
     """A request the transport answers with an error of its own, not the engine's."""
 
@@ -393,10 +397,12 @@ class ServiceCodec:
         400. Errors the model does not know (transport errors) keep their own status.
         """
         status = self._error_status(error)
+        # Marks who answered, so messages do not attribute the error to AWS.
+        headers = {ENGINE_HEADER: "local"}
         if self.protocol == "json":
             document = {"__type": error.code, "message": error.message}
-            return self._response(status, {}, _dumps(document))
-        headers = {"x-amzn-ErrorType": error.code}
+            return self._response(status, headers, _dumps(document))
+        headers["x-amzn-ErrorType"] = error.code
         return self._response(status, headers, _dumps({"message": error.message}))
 
     def _error_status(self, error: EngineError | WireError) -> int:
