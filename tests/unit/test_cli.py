@@ -130,6 +130,46 @@ def test_exit_2_on_usage_errors(config: Path, args: list[str], message: str) -> 
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("recipe", "args", "message"),
+    [
+        (
+            "aws-user-personalization",
+            ["--item", "emirates"],
+            "--item needs a related-items recipe (aws-sims, aws-similar-items) and "
+            "solution.recipe is 'aws-user-personalization', which recommends for a "
+            "user; use --user USER",
+        ),
+        (
+            "aws-user-personalization",
+            ["--context", "CABIN_TYPE=Economy"],
+            "Missing option '--user'",
+        ),
+        (
+            "aws-personalized-ranking",
+            ["--user", "u1"],
+            "reorders a given list of items; use `airctx rank",
+        ),
+        ("aws-sims", ["--user", "u1"], "give --item ITEM"),
+    ],
+    ids=["item-for-user-recipe", "no-user", "ranking", "user-for-sims"],
+)
+def test_recommend_asks_what_the_configured_recipe_answers(
+    tmp_path: Path, recipe: str, args: list[str], message: str
+) -> None:
+    config = write_project(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("recipe: aws-user-personalization", f"recipe: {recipe}"),
+        encoding="utf-8",
+    )
+
+    result = invoke(config, "recommend", *args)
+
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+
+
 def test_an_unknown_context_key_is_refused_before_any_call(config: Path) -> None:
     assert invoke(config, "create-schemas", "-q").exit_code == 0
 
@@ -189,7 +229,7 @@ def sent_context(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
 
     seen: dict[str, object] = {}
 
-    def answer(*args: object) -> query.Recommendations:
+    def answer(*args: object, **_options: object) -> query.Recommendations:
         seen["context"] = next(a for a in args if isinstance(a, dict))
         return query.Recommendations("u1", {}, [], "RID-1")
 

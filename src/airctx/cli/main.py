@@ -538,9 +538,15 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
 @click.option(
     "--user",
     "user_id",
-    required=True,
     envvar="AIRCTX_RECOMMEND_USER",
-    help="The user to recommend for.",
+    help="The user to recommend for (required unless the recipe is a related-items "
+    "one).",
+)
+@click.option(
+    "--item",
+    "item_id",
+    envvar="AIRCTX_RECOMMEND_ITEM",
+    help="With a related-items recipe (aws-sims): the item to find related items for.",
 )
 @context_option("request")
 @click.option(
@@ -568,7 +574,8 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
 @pass_app
 def recommend(
     app: App,
-    user_id: str,
+    user_id: str | None,
+    item_id: str | None,
     context: tuple[str, ...],
     num_results: int,
     compare_field: str | None,
@@ -576,15 +583,18 @@ def recommend(
     output_format: str,
     quiet: bool,
 ) -> None:
-    """Top items for a user in a context.
+    """Top items for a user in a context, or the items related to an item.
 
     With --compare, one column per value of a context field; the first column is
-    the baseline and the others mark each item ↑n/↓n (moved), = or new.
+    the baseline and the others mark each item ↑n/↓n (moved), = or new. A
+    related-items recipe (solution.recipe aws-sims) answers for --item instead of
+    --user.
 
     \b
     Example:
       airctx recommend --user JDowns --context "CABIN_TYPE=First Class"
       airctx recommend --user ColinPay --compare CABIN_TYPE
+      airctx recommend --item emirates
     """
     from airctx.pipeline.query import compare
     from airctx.pipeline.query import recommend as run
@@ -592,7 +602,13 @@ def recommend(
     _set_output(app, output_format, quiet)
     if values and not compare_field:
         raise click.UsageError("--values needs --compare FIELD")
-    if compare_field:
+    _check_recommend_target(app.settings().solution.recipe, user_id, item_id)
+    if item_id is not None and compare_field:
+        raise click.UsageError(
+            "--compare compares a user's lists across context values; it cannot be "
+            "combined with --item"
+        )
+    if compare_field and user_id is not None:
         chosen = [v.strip() for v in values.split(",") if v.strip()] if values else None
         compared = compare(
             app.project(),
@@ -605,11 +621,44 @@ def recommend(
         headers, columns = compared.table()
         app.output.result(compared.as_dict(), table=columns, headers=headers)
         return
-    result = run(app.project(), user_id, parse_context(context), num_results)
+    result = run(
+        app.project(), user_id, parse_context(context), num_results, item_id=item_id
+    )
     rows = [
         (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
     ]
     app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
+
+
+def _check_recommend_target(
+    recipe: str, user_id: str | None, item_id: str | None
+) -> None:
+    """What a campaign answers follows from the configured recipe: say so before
+    the service refuses the call."""
+    from airctx.pipeline.query import RELATED_ITEMS_RECIPES, recipe_type
+
+    kind = recipe_type(recipe)
+    if kind == "RELATED_ITEMS" and item_id is None:
+        raise click.UsageError(
+            f"solution.recipe {recipe!r} is a related-items recipe: its campaign "
+            "answers for an item; give --item ITEM (e.g. --item emirates)"
+        )
+    if kind == "PERSONALIZED_RANKING":
+        raise click.UsageError(
+            f"solution.recipe {recipe!r} reorders a given list of items; use "
+            "`airctx rank --user USER --items A,B,...`"
+        )
+    if kind == "USER_PERSONALIZATION" and item_id is not None:
+        raise click.UsageError(
+            f"--item needs a related-items recipe ({', '.join(RELATED_ITEMS_RECIPES)})"
+            f" and solution.recipe is {recipe!r}, which recommends for a user; "
+            "use --user USER"
+        )
+    if kind == "USER_PERSONALIZATION" and user_id is None:
+        raise click.UsageError(
+            "Missing option '--user': give the user to recommend for (--item is for "
+            "related-items recipes such as aws-sims)"
+        )
 
 
 @cli.command()

@@ -25,16 +25,38 @@ from airctx.pipeline.project import Project
 log = logging.getLogger(__name__)
 
 
+# Recipes by what a campaign of theirs answers (Personalize's recipe types).
+RELATED_ITEMS_RECIPES = ("aws-sims", "aws-similar-items")
+RANKING_RECIPES = ("aws-personalized-ranking", "aws-personalized-ranking-v2")
+
+
+def recipe_type(recipe: str) -> str:
+    """RELATED_ITEMS, PERSONALIZED_RANKING or USER_PERSONALIZATION, by recipe name."""
+    if recipe in RELATED_ITEMS_RECIPES:
+        return "RELATED_ITEMS"
+    if recipe in RANKING_RECIPES:
+        return "PERSONALIZED_RANKING"
+    return "USER_PERSONALIZATION"
+
+
 @dataclass
 class Recommendations:
-    user_id: str
+    """A campaign's answer, for a user or (related items) for an item."""
+
+    user_id: str | None
     context: dict[str, str]
     items: list[tuple[str, float]]
     recommendation_id: str
+    item_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        asked: dict[str, Any] = {"userId": self.user_id}
+        if self.item_id is not None:
+            asked = {"itemId": self.item_id}
+            if self.user_id is not None:
+                asked["userId"] = self.user_id
         return {
-            "userId": self.user_id,
+            **asked,
             "context": self.context,
             "recommendationId": self.recommendation_id,
             "itemList": [{"itemId": i, "score": s} for i, s in self.items],
@@ -81,20 +103,23 @@ def _seen_values(project: Project) -> dict[str, list[str]]:
 
 def recommend(
     project: Project,
-    user_id: str,
+    user_id: str | None,
     context: Mapping[str, str],
     num_results: int = 10,
     *,
+    item_id: str | None = None,
     filter_arn: str | None = None,
     filter_values: Mapping[str, str] | None = None,
 ) -> Recommendations:
+    """Top items for ``user_id``, or with ``item_id`` the items related to it (a
+    related-items campaign, such as aws-sims, needs ``item_id``)."""
     ctx = check_context(project, context)
     arn = campaign_arn(project)
-    params: dict[str, Any] = {
-        "campaignArn": arn,
-        "userId": user_id,
-        "numResults": num_results,
-    }
+    params: dict[str, Any] = {"campaignArn": arn, "numResults": num_results}
+    if user_id is not None:
+        params["userId"] = user_id
+    if item_id is not None:
+        params["itemId"] = item_id
     if ctx:
         params["context"] = ctx
     if filter_arn:
@@ -103,7 +128,9 @@ def recommend(
     with translate_errors(arn):
         answer = project.clients.runtime.get_recommendations(**params)
     items = [(i["itemId"], float(i.get("score", 0.0))) for i in answer["itemList"]]
-    return Recommendations(user_id, ctx, items, answer.get("recommendationId", ""))
+    return Recommendations(
+        user_id, ctx, items, answer.get("recommendationId", ""), item_id
+    )
 
 
 def rank(

@@ -14,10 +14,8 @@ from airctx.pipeline.deploy import deploy
 from airctx.pipeline.imports import import_data
 from airctx.pipeline.prep import prep_data
 from airctx.pipeline.project import Project
-from airctx.pipeline.query import Recommendations, rank, recommend
+from airctx.pipeline.query import Recommendations, rank, recipe_type, recommend
 from airctx.pipeline.train import check_recipe, train
-
-RANKING_RECIPES = ("aws-personalized-ranking", "aws-personalized-ranking-v2")
 
 
 @dataclass
@@ -38,7 +36,10 @@ class RunResult:
             ctx = (
                 ", ".join(f"{k}={v}" for k, v in sample.context.items()) or "no context"
             )
-            lines.append(f"\ntop {len(sample.items)} for {sample.user_id} ({ctx}):")
+            if sample.item_id is not None:
+                lines.append(f"\ntop {len(sample.items)} related to {sample.item_id}:")
+            else:
+                lines.append(f"\ntop {len(sample.items)} for {sample.user_id} ({ctx}):")
             lines += [
                 f"  {n:>2}. {item:<40} {score:.4f}"
                 for n, (item, score) in enumerate(sample.items, 1)
@@ -74,11 +75,18 @@ def run_all(
     say("[5/5] sample recommendations")
     sample = sample_query(settings)
     spec = settings.interactions
+    kind = recipe_type(settings.solution.recipe)
+    if kind == "RELATED_ITEMS":
+        # A related-items campaign answers for an item, whatever the context.
+        if sample.items:
+            related = recommend(project, None, {}, 10, item_id=sample.items[0])
+            result.samples.append(related)
+        return result
     if sample.user is None or not spec.context_fields:
         return result
     for value in sample.values:
         context = {spec.context_fields[0]: value}
-        if settings.solution.recipe in RANKING_RECIPES:
+        if kind == "PERSONALIZED_RANKING":
             # A ranking campaign reorders a given list; rank the most used items.
             ranked = rank(project, sample.user, sample.items, context)
             ranked.items = ranked.items[:10]
@@ -102,9 +110,9 @@ def sample_query(settings: Settings) -> Sample:
     the 25 most used items."""
     path = settings.prepared_csv("INTERACTIONS")
     spec = settings.interactions
-    if not spec.context_fields or not path.is_file():
+    if not path.is_file():
         return Sample()
-    field_name = spec.context_fields[0]
+    field_name = spec.context_fields[0] if spec.context_fields else None
     users: Counter[str] = Counter()
     values: Counter[str] = Counter()
     items: Counter[str] = Counter()
@@ -112,7 +120,7 @@ def sample_query(settings: Settings) -> Sample:
         for row in csv.DictReader(fh):
             users[row["USER_ID"]] += 1
             items[row["ITEM_ID"]] += 1
-            if row.get(field_name):
+            if field_name and row.get(field_name):
                 values[row[field_name]] += 1
     if not users:
         return Sample()
