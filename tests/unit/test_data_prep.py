@@ -206,11 +206,15 @@ def test_prep_writes_a_summary_of_what_it_wrote(tmp_path: Path) -> None:
         ],
     )
 
-    report = run(src, tmp_path / "out", chunk_rows=1)
+    report = run(src, tmp_path / "out", chunk_rows=1, project="alpha")
 
     summary = PreparedSummary.load(summary_path(tmp_path / "out"))
     assert summary == PreparedSummary(
-        (3.0, 9.0), ("RATING",), frozenset({"klm", "flybe"})
+        (3.0, 9.0),
+        ("RATING",),
+        frozenset({"klm", "flybe"}),
+        project="alpha",
+        input_file=str(src.resolve()),
     )
     assert report.event_value_range == [3.0, 9.0]
     assert report.event_types == ["RATING"]

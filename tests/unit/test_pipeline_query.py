@@ -172,6 +172,17 @@ def test_without_a_prepared_summary_only_the_event_type_is_checked(
     assert len(event_warnings(proj, "anything", "CLICK", None)) == 1
 
 
+def test_a_summary_of_another_projects_data_is_not_used_to_judge_events(
+    project: tuple[Project, list[str]],
+) -> None:
+    proj, _lines = project
+    PreparedSummary(
+        (1.0, 10.0), ("RATING",), frozenset({"klm"}), project="someone-else"
+    ).save(summary_path(proj.settings.data.output_dir))
+
+    assert event_warnings(proj, "moon-air", "RATING", 1e9) == []
+
+
 # -- rank ---
 
 

@@ -17,9 +17,16 @@ import pytest
 
 from airctx.aws.session import create_clients
 from airctx.config import FieldSpec, Settings, load_settings
+from airctx.data.summary import PreparedSummary, summary_path
 from airctx.engine.core import LocalEngine
 from airctx.engine.inprocess import attach
-from airctx.errors import ConfigError, ResourceConflict, ResourceError, SchemaError
+from airctx.errors import (
+    ConfigError,
+    DataError,
+    ResourceConflict,
+    ResourceError,
+    SchemaError,
+)
 from airctx.pipeline.deploy import deploy
 from airctx.pipeline.imports import import_data
 from airctx.pipeline.project import Project
@@ -246,6 +253,41 @@ def test_an_incremental_import_into_an_empty_dataset_is_refused_first(
         import_data(harness.project, mode="INCREMENTAL")
 
     assert harness.engine.store.list("dataset-import-job") == []
+
+
+def test_data_another_project_prepared_is_refused_before_anything_is_created(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from airctx.pipeline.prep import prep_data
+
+    settings = harness.project.settings
+    other = tmp_path / "other.csv"
+    other.write_bytes(settings.prepared_csv("INTERACTIONS").read_bytes())
+    # Another project of the same configuration prepares its data in the same place.
+    prep_data(replace(settings, project="beta"), input_path=other)
+
+    with pytest.raises(DataError) as caught:
+        import_data(harness.project)
+
+    message = str(caught.value)
+    assert "prepared for project 'beta'" in message and str(other) in message
+    assert "`airctx --project synth prep-data`" in message
+    assert "data.output_dir" in message
+    assert harness.requests == []
+    # Preparing the project's own data again makes the import go ahead.
+    prep_data(settings, input_path=other)
+    assert set(import_data(harness.project).jobs) == {"INTERACTIONS"}
+
+
+def test_data_prepared_before_projects_were_recorded_is_imported(
+    harness: Harness,
+) -> None:
+    settings = harness.project.settings
+    PreparedSummary((6.0, 10.0), ("RATING",), None).save(
+        summary_path(settings.data.output_dir)
+    )
+
+    assert set(import_data(harness.project).jobs) == {"INTERACTIONS", "USERS"}
 
 
 def test_validation_checks_the_field_lists_first(harness: Harness) -> None:

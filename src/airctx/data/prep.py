@@ -26,7 +26,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -360,6 +360,7 @@ def prepare(
     chunk_rows: int = 5000,
     progress: Callable[[int], None] | None = None,
     users_input: Path | None = None,
+    project: str | None = None,
 ) -> PrepReport:
     """Write ``output_dir/interactions.csv`` (and ``users.csv``) from ``input_path``.
 
@@ -367,9 +368,9 @@ def prepare(
     Personalize format, any column order) or ``auto`` (decided from the header).
     A users file is written when ``users`` is given and the input carries user
     metadata (Skytrax) or ``users_input`` names a Personalize-format users CSV.
-    A small summary (items, event types, value range) goes beside them for the
-    runtime commands' checks. Outputs are replaced only when the whole run
-    succeeds. Raises
+    A small summary (items, event types, value range, and the ``project`` and input
+    file the data is for) goes beside them for the runtime commands' checks.
+    Outputs are replaced only when the whole run succeeds. Raises
     :class:`DataError` naming the file, line and column of the problem.
     """
     if input_format not in INPUT_FORMATS:
@@ -431,7 +432,9 @@ def prepare(
             tracker.write(tracker.spec, users_handle, residence_rule)
             report.users_path = users_path
         report.interactions_path = interactions_path
-        summary = facts.summary()
+        summary = replace(
+            facts.summary(), project=project, input_file=str(input_path.resolve())
+        )
         report.event_value_range = (
             list(summary.event_value_range) if summary.event_value_range else None
         )

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airctx.config import Settings
 from airctx.data.schema import check_spec
+from airctx.data.summary import PreparedSummary, summary_path
 from airctx.data.validate import ValidationReport, validate_files
 from airctx.errors import DataError, ResourceError, ValidationFailed
 from airctx.pipeline.project import Project
@@ -50,6 +52,27 @@ def prepared_files(project: Project) -> dict[str, Path]:
     return {k: p for k, p in files.items() if p.is_file()}
 
 
+def check_prepared_for(settings: Settings) -> None:
+    """Refuse data that ``prep-data`` prepared for another project.
+
+    Projects sharing one configuration share ``data.output_dir``; without this,
+    ``--project alpha import`` would import what ``--project beta prep-data`` left
+    there. Data prepared before the project was recorded is accepted.
+    """
+    path = summary_path(settings.data.output_dir)
+    summary = PreparedSummary.load(path)
+    if summary is None or not summary.prepared_for_another(settings.project):
+        return
+    source = f" from {summary.input_file}" if summary.input_file else ""
+    raise DataError(
+        f"the prepared data in {settings.data.output_dir} was prepared for project "
+        f"{summary.project!r}{source} (recorded in {path}), not for "
+        f"{settings.project!r}; nothing was imported. Run `airctx --project "
+        f"{settings.project} prep-data` first, or give each project its own "
+        "data.output_dir"
+    )
+
+
 def validate(project: Project, *, minimums: bool = True) -> ValidationReport:
     """Check the field lists, then the prepared CSVs against them."""
     settings = project.settings
@@ -67,6 +90,7 @@ def validate(project: Project, *, minimums: bool = True) -> ValidationReport:
 
 def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
     """Validate, then import every prepared dataset into its Personalize dataset."""
+    check_prepared_for(project.settings)
     report = validate(project, minimums=mode == "FULL")
     result = ImportResult(validation=report.as_dict())
     if not report.ok:

@@ -49,6 +49,7 @@ def prep_data(
         chunk_rows=settings.data.chunk_rows,
         progress=rows_read,
         users_input=users_input or settings.data.users_input_path(),
+        project=settings.project,
     )
     _record_context_values(settings, report)
     return report

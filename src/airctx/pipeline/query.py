@@ -226,7 +226,7 @@ def event_warnings(
             f"event (use --event-type {trained_type})"
         )
     summary = PreparedSummary.load(summary_path(project.settings.data.output_dir))
-    if summary is None:
+    if summary is None or summary.prepared_for_another(project.settings.project):
         return out
     if value is not None and summary.event_value_range is not None:
         low, high = summary.event_value_range
