@@ -28,6 +28,7 @@ BACKENDS = ("local", "aws")
 DATASET_KINDS = ("INTERACTIONS", "USERS", "ITEMS")
 FIELD_TYPES = ("string", "long", "int", "float", "double", "boolean")
 INPUT_FORMATS = ("auto", "skytrax", "personalize")
+HPO_RANGE_TYPES = ("continuous", "integer", "categorical")
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,62}$")
 
 
@@ -247,7 +248,10 @@ def load_settings(
         raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping")
-    settings = settings_from_mapping(raw, base_dir=config_path.parent.resolve())
+    try:
+        settings = settings_from_mapping(raw, base_dir=config_path.parent.resolve())
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from None
     settings = replace(settings, config_path=config_path.resolve())
     return apply_overrides(settings, overrides or {})
 
@@ -414,16 +418,7 @@ def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
         if key in raw:
             _check_type(f"solution.{key}", raw[key], "bool")
     for name, spec in (hpo.ranges or {}).items():
-        where = f"solution.hpo.ranges.{name}"
-        if not isinstance(spec, Mapping):
-            raise ConfigError(
-                f"{where} must be a mapping with type and min/max or values"
-            )
-        if spec.get("type", "continuous") in ("continuous", "integer"):
-            low = _number(f"{where}.min", spec.get("min"))
-            high = _number(f"{where}.max", spec.get("max"))
-            if low > high:
-                raise ConfigError(f"{where}: min {low:g} is greater than max {high:g}")
+        _hpo_range(f"solution.hpo.ranges.{name}", spec)
     return SolutionSettings(
         name=raw.get("name"),
         recipe=str(raw.get("recipe", SolutionSettings.recipe)),
@@ -446,6 +441,37 @@ def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
             ("FULL", "UPDATE"),
         ),
     )
+
+
+def _hpo_range(where: str, spec: Any) -> None:
+    """Check one HPO range here, so a typo fails every command at once rather than
+    ``train`` after the imports."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where} must be a mapping with type and min/max or values")
+    kind = spec.get("type", "continuous")
+    if kind not in HPO_RANGE_TYPES:
+        raise ConfigError(
+            f"{where}.type {kind!r} is not one of {', '.join(HPO_RANGE_TYPES)}"
+        )
+    if kind == "categorical":
+        _reject_unknown(where, spec, {"type", "values"})
+        values = spec.get("values")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(
+                f"{where}.values: a categorical range needs a non-empty list of "
+                "values, e.g. values: [true, false]"
+            )
+        return
+    _reject_unknown(where, spec, {"type", "min", "max"})
+    low = _number(f"{where}.min", spec.get("min"))
+    high = _number(f"{where}.max", spec.get("max"))
+    if low > high:
+        raise ConfigError(f"{where}: min {low:g} is greater than max {high:g}")
+    if kind == "integer" and not (low.is_integer() and high.is_integer()):
+        raise ConfigError(
+            f"{where}: an integer range needs whole-number min and max, not "
+            f"{low:g} and {high:g}"
+        )
 
 
 def _campaign(raw: Mapping[str, Any]) -> CampaignSettings:

@@ -133,6 +133,45 @@ def test_bad_values_fail_before_anything_runs(
     assert message in str(caught.value)
 
 
+RANGE = "context_weight: {type: continuous, min: 0.0, max: 3.0}"
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        (
+            "context_weight: {type: continous, min: 0.0, max: 3.0}",
+            "solution.hpo.ranges.context_weight.type 'continous' is not one of "
+            "continuous, integer, categorical",
+        ),
+        (
+            "context_weight: {type: categorical}",
+            "solution.hpo.ranges.context_weight.values: a categorical range needs a "
+            "non-empty list of values",
+        ),
+        (
+            "context_weight: {type: continuous, mni: 0.0, max: 3.0}",
+            "solution.hpo.ranges.context_weight: unknown key(s) mni",
+        ),
+        (
+            "context_weight: {type: integer, min: 0.5, max: 3}",
+            "solution.hpo.ranges.context_weight: an integer range needs whole-number "
+            "min and max, not 0.5 and 3",
+        ),
+    ],
+    ids=["type-typo", "no-values", "key-typo", "fractional-integer"],
+)
+def test_hpo_range_mistakes_fail_when_the_file_loads_naming_it(
+    tmp_path: Path, written: str, message: str
+) -> None:
+    path = write(tmp_path, with_change(RANGE, written))
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
 def test_unknown_keys_are_named(tmp_path: Path) -> None:
     text = with_change("  prefix: airctx", "  prefix: airctx\n  buckett: x")
 

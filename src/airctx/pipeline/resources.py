@@ -15,6 +15,7 @@ from airctx.config import DatasetSpec
 from airctx.data.schema import avro_schema, check_spec
 from airctx.errors import ResourceConflict
 from airctx.pipeline.project import Project, raced
+from airctx.pipeline.solution_config import check_solution_config
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,12 @@ class Provisioned:
 
 
 def create_schemas(project: Project) -> Provisioned:
-    """Validate the field lists, then make the schemas, dataset group and datasets."""
+    """Validate the field lists (and the solution's settings, which fail later steps
+    otherwise), then make the schemas, dataset group and datasets."""
     settings = project.settings
     for spec in settings.datasets.values():
         check_spec(spec)
+    check_solution_config(settings)
     out = Provisioned()
     for kind, spec in settings.datasets.items():
         out.schemas[kind] = _ensure_schema(

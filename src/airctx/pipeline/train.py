@@ -7,14 +7,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from airctx.config import Settings
 from airctx.errors import ConfigError, ResourceConflict, ResourceError
 from airctx.pipeline.project import Project, raced
+from airctx.pipeline.solution_config import check_solution_config, solution_request
 from airctx.pipeline.waiter import IN_FLIGHT
 
 log = logging.getLogger(__name__)
 
-RECIPE_PREFIX = "arn:aws:personalize:::recipe/"
 CONTEXT_RECIPES = ("aws-user-personalization", "aws-user-personalization-v2")
 # Recipes Amazon Personalize has retired. The local engine still trains them (and
 # lists them), so on the aws backend they are refused whatever ListRecipes says.
@@ -39,37 +38,6 @@ class TrainResult:
             "metrics": self.metrics,
             "tunedHyperParameters": self.tuned_hyperparameters,
         }
-
-
-def solution_request(settings: Settings, group_arn: str) -> dict[str, Any]:
-    """The CreateSolution request the configuration describes."""
-    s = settings.solution
-    config: dict[str, Any] = {}
-    if s.event_value_threshold is not None:
-        config["eventValueThreshold"] = _number(s.event_value_threshold)
-    if s.algorithm_hyperparameters:
-        config["algorithmHyperParameters"] = dict(s.algorithm_hyperparameters)
-    if s.perform_hpo:
-        config["hpoConfig"] = {
-            "hpoResourceConfig": {
-                "maxNumberOfTrainingJobs": str(s.hpo.max_training_jobs),
-                "maxParallelTrainingJobs": str(s.hpo.max_parallel_training_jobs),
-            },
-            "algorithmHyperParameterRanges": _ranges(s.hpo.ranges),
-        }
-    request: dict[str, Any] = {
-        "name": settings.solution_name,
-        "datasetGroupArn": group_arn,
-        "recipeArn": RECIPE_PREFIX + s.recipe,
-        "performHPO": s.perform_hpo,
-        # Personalize turns weekly, billed auto-training on unless told otherwise.
-        "performAutoTraining": s.perform_auto_training,
-    }
-    if s.event_type:
-        request["eventType"] = s.event_type
-    if config:
-        request["solutionConfig"] = config
-    return request
 
 
 def train(project: Project, *, retrain: bool = False) -> TrainResult:
@@ -124,7 +92,8 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
 
 
 def check_recipe(project: Project) -> None:
-    """Fail before any cost when the backend does not offer the configured recipe."""
+    """Fail before any cost when the backend does not offer the configured recipe,
+    or the solution's hyperparameters do not fit it."""
     wanted = project.settings.solution.recipe
     if project.settings.backend == "aws" and wanted in RETIRED_ON_AWS:
         raise ConfigError(
@@ -146,6 +115,7 @@ def check_recipe(project: Project) -> None:
             f"{project.settings.backend} backend.{hint} Set solution.recipe to one "
             f"of: {', '.join(sorted(recipes))}"
         )
+    check_solution_config(project.settings)
 
 
 @raced
@@ -233,36 +203,6 @@ def _newest_import(project: Project, group: str) -> Any:
                 stamp = job["lastUpdatedDateTime"]
                 newest = stamp if newest is None or stamp > newest else newest
     return newest
-
-
-def _ranges(ranges: Any) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, spec in ranges.items():
-        kind = spec.get("type", "continuous")
-        if kind == "categorical":
-            out.setdefault("categoricalHyperParameterRanges", []).append(
-                {"name": name, "values": [str(v) for v in spec["values"]]}
-            )
-        elif kind in ("continuous", "integer"):
-            key = f"{kind}HyperParameterRanges"
-            cast = float if kind == "continuous" else int
-            out.setdefault(key, []).append(
-                {
-                    "name": name,
-                    "minValue": cast(spec["min"]),
-                    "maxValue": cast(spec["max"]),
-                }
-            )
-        else:
-            raise ConfigError(
-                f"solution.hpo.ranges.{name}.type {kind!r} is not continuous, "
-                "integer or categorical"
-            )
-    return out
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def latest_version(project: Project, *, training: str = "ignore") -> str:

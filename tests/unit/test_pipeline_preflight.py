@@ -1,0 +1,287 @@
+"""Checks made before anything is created: the solution's hyperparameters against
+the backend's recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airctx.config import Settings, load_settings
+from airctx.errors import ConfigError
+from airctx.pipeline.imports import import_data
+from airctx.pipeline.resources import create_schemas
+from airctx.pipeline.run import run_all
+from airctx.pipeline.solution_config import check_solution_config
+from airctx.pipeline.train import train
+from tests.conftest import write_project_config
+from tests.unit.test_pipeline_steps import Harness, write_project
+
+
+def reference(tmp_path: Path, backend: str = "local") -> Settings:
+    """The shipped configuration (HPO on the local engine's weights)."""
+    return load_settings(write_project_config(tmp_path), {"backend": backend})
+
+
+def with_solution(settings: Settings, **changes: Any) -> Settings:
+    hpo_changes = {
+        k: changes.pop(k) for k in ("ranges", "max_training_jobs") if k in changes
+    }
+    solution = replace(settings.solution, **changes)
+    if hpo_changes:
+        solution = replace(solution, hpo=replace(solution.hpo, **hpo_changes))
+    return replace(settings, solution=solution)
+
+
+# -- the local engine's recipes ---
+
+
+def test_the_reference_configuration_passes_on_the_local_backend(
+    tmp_path: Path,
+) -> None:
+    check_solution_config(reference(tmp_path))
+
+
+def test_a_categorical_range_on_a_numeric_hyperparameter_is_refused(
+    tmp_path: Path,
+) -> None:
+    settings = with_solution(
+        reference(tmp_path),
+        ranges={"context_weight": {"type": "categorical", "values": ["low", "high"]}},
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        check_solution_config(settings)
+
+    message = str(caught.value)
+    assert message.startswith(f"{settings.config_path}: ")
+    assert "solution.hpo.ranges.context_weight: context_weight is a number" in message
+    assert "{type: continuous, min: ..., max: ...}" in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"ranges": {"contex_weight": {"type": "continuous", "min": 0, "max": 1}}},
+            "solution.hpo.ranges.contex_weight: the local engine's "
+            "aws-user-personalization has no hyperparameter 'contex_weight'; its "
+            "hyperparameters are context_smoothing, context_weight, ",
+        ),
+        (
+            {"algorithm_hyperparameters": {"history_weight": "lots"}},
+            "solution.algorithm_hyperparameters.history_weight: 'lots' is not a number",
+        ),
+        (
+            {"algorithm_hyperparameters": {"historyweight": "1"}},
+            "solution.algorithm_hyperparameters.historyweight: the local engine's",
+        ),
+    ],
+    ids=["unknown-range", "not-a-number", "unknown-value"],
+)
+def test_hyperparameters_the_local_recipe_lacks_are_named(
+    tmp_path: Path, changes: dict[str, Any], expected: str
+) -> None:
+    settings = with_solution(reference(tmp_path), **changes)
+
+    with pytest.raises(ConfigError) as caught:
+        check_solution_config(settings)
+
+    assert expected in str(caught.value)
+
+
+def test_amazon_personalize_names_are_accepted_by_the_local_engine(
+    tmp_path: Path,
+) -> None:
+    settings = with_solution(
+        reference(tmp_path),
+        ranges={"hidden_dimension": {"type": "integer", "min": 32, "max": 256}},
+        algorithm_hyperparameters={"bptt": "16"},
+    )
+
+    check_solution_config(settings)
+
+
+def test_ranges_are_not_checked_when_hpo_is_off(tmp_path: Path) -> None:
+    settings = with_solution(
+        reference(tmp_path),
+        perform_hpo=False,
+        ranges={"nonsense": {"type": "categorical", "values": ["a"]}},
+    )
+
+    check_solution_config(settings)
+
+
+def test_botocore_checks_the_create_solution_request(tmp_path: Path) -> None:
+    settings = with_solution(
+        reference(tmp_path),
+        ranges={"rerank_rounds": {"type": "integer", "min": -2_000_000, "max": 3}},
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        check_solution_config(settings)
+
+    message = str(caught.value)
+    assert message.startswith(f"{settings.config_path}: solution.hpo would make an ")
+    assert "integerHyperParameterRanges[0].minValue" in message
+    assert "valid min value: -1000000" in message
+
+
+# -- Amazon Personalize's recipes ---
+
+
+def test_local_engine_weights_are_refused_on_the_aws_backend(tmp_path: Path) -> None:
+    settings = reference(tmp_path, backend="aws")
+
+    with pytest.raises(ConfigError) as caught:
+        check_solution_config(settings)
+
+    assert str(caught.value) == (
+        f"{settings.config_path}: on the aws backend solution.hpo.ranges names "
+        "context_weight, history_weight, metadata_weight: hyperparameters of the "
+        "local engine's aws-user-personalization, which Amazon Personalize does not "
+        "have. Amazon Personalize's aws-user-personalization tunes bptt (integer), "
+        "hidden_dimension (integer), recency_mask (categorical). Use those names, set "
+        "solution.perform_hpo: false, or keep a separate configuration file for the "
+        "aws backend (--config). Nothing was created."
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {
+                "perform_hpo": False,
+                "algorithm_hyperparameters": {"history_weight": "2"},
+            },
+            "solution.algorithm_hyperparameters names history_weight: hyperparameters "
+            "of the local engine's",
+        ),
+        (
+            {
+                "ranges": {
+                    "min_user_history_length_percentile": {
+                        "type": "continuous",
+                        "min": 0,
+                        "max": 0.1,
+                    }
+                }
+            },
+            "names min_user_history_length_percentile, which Amazon Personalize does "
+            "not tune (set it in solution.algorithm_hyperparameters instead)",
+        ),
+        (
+            {"ranges": {"hiden_dimension": {"type": "integer", "min": 32, "max": 64}}},
+            "names hiden_dimension, which Amazon Personalize's "
+            "aws-user-personalization does not have",
+        ),
+    ],
+    ids=["local-value", "not-tunable", "typo"],
+)
+def test_names_amazon_personalize_would_reject_are_refused(
+    tmp_path: Path, changes: dict[str, Any], expected: str
+) -> None:
+    settings = with_solution(reference(tmp_path, backend="aws"), **changes)
+
+    with pytest.raises(ConfigError) as caught:
+        check_solution_config(settings)
+
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "ranges", "values"),
+    [
+        (
+            "aws-user-personalization",
+            {
+                "hidden_dimension": {"type": "integer", "min": 32, "max": 256},
+                "recency_mask": {"type": "categorical", "values": ["true", "false"]},
+            },
+            {"max_user_history_length_percentile": "0.99"},
+        ),
+        (
+            "aws-sims",
+            {"popularity_discount_factor": {"type": "continuous", "min": 0, "max": 1}},
+            {"min_cointeraction_count": "2"},
+        ),
+    ],
+    ids=["user-personalization", "sims"],
+)
+def test_amazon_personalize_names_pass_on_the_aws_backend(
+    tmp_path: Path, recipe: str, ranges: dict[str, Any], values: dict[str, str]
+) -> None:
+    settings = with_solution(
+        reference(tmp_path, backend="aws"),
+        recipe=recipe,
+        ranges=ranges,
+        algorithm_hyperparameters=values,
+    )
+
+    check_solution_config(settings)
+
+
+# -- where the checks run ---
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(load_settings(write_project(tmp_path)))
+    yield h
+    h.engine.close()
+
+
+CATEGORICAL_WEIGHT = {"context_weight": {"type": "categorical", "values": ["1", "2"]}}
+
+
+def test_train_refuses_a_bad_range_before_creating_the_solution(
+    harness: Harness,
+) -> None:
+    import_data(harness.project)
+    harness.bind(
+        with_solution(
+            harness.project.settings, perform_hpo=True, ranges=CATEGORICAL_WEIGHT
+        )
+    )
+
+    with pytest.raises(ConfigError, match=r"solution\.hpo\.ranges\.context_weight"):
+        train(harness.project)
+
+    assert harness.calls("CreateSolution") == []
+
+
+def test_run_refuses_a_bad_range_before_preparing_anything(
+    harness: Harness, tmp_path: Path
+) -> None:
+    settings = with_solution(
+        harness.project.settings, perform_hpo=True, ranges=CATEGORICAL_WEIGHT
+    )
+    harness.bind(settings)
+    prepared = settings.prepared_csv("INTERACTIONS").read_bytes()
+
+    with pytest.raises(ConfigError, match=r"solution\.hpo\.ranges\.context_weight"):
+        run_all(settings, harness.project, input_path=tmp_path / "absent.csv")
+
+    assert settings.prepared_csv("INTERACTIONS").read_bytes() == prepared
+    assert [name for name, _params in harness.requests] == ["ListRecipes"]
+
+
+def test_local_weights_on_the_aws_backend_are_refused_before_any_schema(
+    harness: Harness,
+) -> None:
+    # The clients still answer from the local engine: only the backend name changes.
+    settings = with_solution(
+        replace(harness.project.settings, backend="aws"),
+        perform_hpo=True,
+        ranges={"context_weight": {"type": "continuous", "min": 0, "max": 3}},
+    )
+    harness.bind(settings)
+
+    with pytest.raises(ConfigError, match="context_weight"):
+        create_schemas(harness.project)
+
+    assert harness.requests == []
