@@ -1,5 +1,5 @@
 """Checks made before anything is created: the solution's hyperparameters against
-the backend's recipe."""
+the backend's recipe, and on AWS the bucket and role an import will need."""
 
 from __future__ import annotations
 
@@ -8,17 +8,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
+from airctx.aws.session import create_clients
 from airctx.config import Settings, load_settings
-from airctx.errors import ConfigError
+from airctx.errors import ConfigError, ResourceError
 from airctx.pipeline.imports import import_data
+from airctx.pipeline.project import Project
 from airctx.pipeline.resources import create_schemas
 from airctx.pipeline.run import run_all
 from airctx.pipeline.solution_config import check_solution_config
 from airctx.pipeline.train import train
 from tests.conftest import write_project_config
 from tests.unit.test_pipeline_steps import Harness, write_project
+
+BUCKET = "airctx-preflight"
 
 
 def reference(tmp_path: Path, backend: str = "local") -> Settings:
@@ -285,3 +290,80 @@ def test_local_weights_on_the_aws_backend_are_refused_before_any_schema(
         create_schemas(harness.project)
 
     assert harness.requests == []
+
+
+# -- the aws backend's bucket and role ---
+
+
+class AwsProject:
+    """An aws-backend project on moto, recording every Personalize request."""
+
+    def __init__(self, root: Path, aws: str) -> None:
+        path = write_project(root, "aws:\n" + aws)
+        self.settings = load_settings(path, {"backend": "aws"})
+        self.clients = create_clients(boto3.Session(region_name="us-east-1"))
+        self.personalize_calls: list[str] = []
+        self.clients.personalize.meta.events.register(
+            "before-call.personalize.*", self._record
+        )
+        self.project = Project(self.settings, self.clients)
+
+    def _record(self, model: Any, **_kw: Any) -> None:
+        self.personalize_calls.append(model.name)
+
+
+def make_bucket() -> None:
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+
+
+def test_a_missing_bucket_is_reported_before_any_personalize_call(
+    moto_aws: None, tmp_path: Path
+) -> None:
+    aws = AwsProject(tmp_path, f"  bucket: {BUCKET}\n")
+
+    with pytest.raises(ResourceError) as caught:
+        import_data(aws.project)
+
+    assert f"bucket s3://{BUCKET} does not exist" in str(caught.value)
+    assert "aws.create_bucket: true" in str(caught.value)
+    assert aws.personalize_calls == []
+
+
+def test_a_wrong_role_arn_is_reported_before_any_personalize_call(
+    moto_aws: None, tmp_path: Path
+) -> None:
+    make_bucket()
+    role = "arn:aws:iam::123456789012:role/no-such-role"
+    aws = AwsProject(tmp_path, f"  bucket: {BUCKET}\n  role_arn: {role}\n")
+
+    with pytest.raises(ResourceError, match=f"IAM role {role} not found"):
+        import_data(aws.project)
+
+    assert aws.personalize_calls == []
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_an_unset_bucket_names_the_configuration_file(
+    moto_aws: None, tmp_path: Path
+) -> None:
+    aws = AwsProject(tmp_path, "  prefix: airctx\n")
+
+    with pytest.raises(ResourceError) as caught:
+        import_data(aws.project)
+
+    assert f"set aws.bucket in {aws.settings.config_path}" in str(caught.value)
+    assert aws.personalize_calls == []
+
+
+def test_a_bucket_airctx_may_create_passes_the_check_without_being_created(
+    moto_aws: None, tmp_path: Path
+) -> None:
+    from airctx.pipeline.imports import check_staging
+
+    aws = AwsProject(tmp_path, f"  bucket: {BUCKET}\n  create_bucket: true\n")
+
+    check_staging(aws.project)
+
+    names = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
+    assert BUCKET not in names

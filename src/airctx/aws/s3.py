@@ -106,18 +106,27 @@ def ensure_bucket(
     # Client-side failures (no credentials, no network) are translated here; the
     # helpers translate the service errors they do not handle themselves.
     with translate_errors(where):
-        if _bucket_exists(s3, bucket, region):
-            logger.debug("bucket %s exists", bucket)
-        elif not create:
-            raise ResourceError(
-                f"bucket {where} does not exist; create it in {region} "
-                f"('aws s3 mb {where} --region {region}') or set "
-                "aws.create_bucket: true so airctx creates it"
-            )
-        else:
+        if not check_bucket(s3, bucket, region=region, create=create):
             _create_bucket(s3, bucket, region)
 
         _ensure_policy(s3, bucket, bucket_policy(bucket, prefix, account_id))
+
+
+def check_bucket(s3: S3Client, bucket: str, *, region: str, create: bool) -> bool:
+    """Whether ``bucket`` exists (reachable, in ``region``); a missing bucket is an
+    error unless ``create`` allows airctx to create it. Changes nothing."""
+    where = f"s3://{bucket}"
+    with translate_errors(where):
+        if _bucket_exists(s3, bucket, region):
+            logger.debug("bucket %s exists", bucket)
+            return True
+    if not create:
+        raise ResourceError(
+            f"bucket {where} does not exist; create it in {region} "
+            f"('aws s3 mb {where} --region {region}') or set "
+            "aws.create_bucket: true so airctx creates it"
+        )
+    return False
 
 
 def upload_dataset(s3: S3Client, path: Path, bucket: str, key: str) -> str:

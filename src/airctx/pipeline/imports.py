@@ -99,6 +99,7 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
             + "\n".join(str(p) for p in report.problems if p.severity == "error"),
             report,
         )
+    check_staging(project)
     provisioned = create_schemas(project)
     if mode == "INCREMENTAL":
         _check_appendable(project, provisioned.datasets, prepared_files(project))
@@ -186,6 +187,29 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
     return result
 
 
+def check_staging(project: Project) -> None:
+    """On the aws backend, check the bucket and the configured role an import job
+    needs before any schema or dataset is created for it. Creates nothing."""
+    settings = project.settings
+    if settings.backend == "local":
+        return
+
+    from airctx.aws.iam import check_role
+    from airctx.aws.s3 import check_bucket
+    from airctx.aws.session import check_credentials
+
+    bucket = _bucket(settings)
+    check_credentials(project.clients)
+    check_bucket(
+        project.clients.s3,
+        bucket,
+        region=settings.region,
+        create=settings.aws.create_bucket,
+    )
+    if settings.aws.role_arn:
+        check_role(project.clients.iam, settings.aws.role_arn)
+
+
 def unimported_changes(project: Project) -> bool:
     """Whether the prepared interactions differ from what the dataset holds now."""
     path = project.settings.prepared_csv("INTERACTIONS")
@@ -260,22 +284,18 @@ def _stage(project: Project, kind: str, path: Path) -> tuple[str, str | None]:
     from airctx.aws.session import check_credentials
 
     aws = settings.aws
-    if not aws.bucket:
-        raise ResourceError(
-            "aws.bucket is not set: the aws backend imports from S3; set aws.bucket in "
-            "the configuration (and aws.create_bucket: true to let airctx create it)"
-        )
+    bucket = _bucket(settings)
     account = check_credentials(project.clients)
     ensure_bucket(
         project.clients.s3,
-        aws.bucket,
+        bucket,
         region=settings.region,
         create=aws.create_bucket,
         account_id=account,
         prefix=aws.prefix,
     )
     key = object_key(aws.prefix, f"{settings.project}/{kind.lower()}.csv")
-    uri = upload_dataset(project.clients.s3, path, aws.bucket, key)
+    uri = upload_dataset(project.clients.s3, path, bucket, key)
     if aws.role_arn:
         check_role(project.clients.iam, aws.role_arn)
         role = aws.role_arn
@@ -283,8 +303,18 @@ def _stage(project: Project, kind: str, path: Path) -> tuple[str, str | None]:
         role = ensure_role(
             project.clients.iam,
             role_name=aws.role_name or f"{settings.project}-personalize",
-            bucket=aws.bucket,
+            bucket=bucket,
             prefix=aws.prefix,
             account_id=account,
         )
     return uri, role
+
+
+def _bucket(settings: Settings) -> str:
+    if not settings.aws.bucket:
+        raise ResourceError(
+            "aws.bucket is not set: the aws backend imports from S3; set aws.bucket in "
+            f"{settings.config_path or 'the configuration'} (and aws.create_bucket: "
+            "true to let airctx create it)"
+        )
+    return settings.aws.bucket
