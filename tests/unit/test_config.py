@@ -91,9 +91,9 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
             "campaign.min_provisioned_tps must be int, not '1'",
         ),
         (
-            "{type: continuous, min: 0.0, max: 3.0}",
-            "{type: continuous, min: 0.0, max: -1.0}",
-            "solution.hpo.ranges.context_weight: min 0 is greater than max -1",
+            "{type: integer, min: 32, max: 256}",
+            "{type: integer, min: 32, max: -1}",
+            "solution.hpo.ranges.hidden_dimension: min 32 is greater than max -1",
         ),
         (
             "create_bucket: false",
@@ -133,7 +133,7 @@ def test_bad_values_fail_before_anything_runs(
     assert message in str(caught.value)
 
 
-RANGE = "context_weight: {type: continuous, min: 0.0, max: 3.0}"
+RANGE = "hidden_dimension: {type: integer, min: 32, max: 256}"
 
 
 @pytest.mark.parametrize(

@@ -138,8 +138,20 @@ def test_botocore_checks_the_create_solution_request(tmp_path: Path) -> None:
 # -- Amazon Personalize's recipes ---
 
 
+def test_the_reference_configuration_passes_on_the_aws_backend(
+    tmp_path: Path,
+) -> None:
+    check_solution_config(reference(tmp_path, backend="aws"))
+
+
+LOCAL_WEIGHTS = {
+    name: {"type": "continuous", "min": 0.0, "max": 3.0}
+    for name in ("context_weight", "history_weight", "metadata_weight")
+}
+
+
 def test_local_engine_weights_are_refused_on_the_aws_backend(tmp_path: Path) -> None:
-    settings = reference(tmp_path, backend="aws")
+    settings = with_solution(reference(tmp_path, backend="aws"), ranges=LOCAL_WEIGHTS)
 
     with pytest.raises(ConfigError) as caught:
         check_solution_config(settings)
