@@ -542,3 +542,34 @@ def test_a_relative_input_is_taken_from_the_current_folder_and_says_so(
         "by data.data_dir, AIRCTX_DATA_DIR or --data-dir); did you mean "
         f"{option} {data_dir / 'raw-sample' / 'airline.csv'}?\n"
     )
+
+
+def test_run_prepares_with_the_users_input_given(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airctx.errors import DataError
+    from airctx.pipeline import run as run_module
+
+    users = tmp_path / "users.csv"
+    users.write_text("USER_ID,USER_RESIDENCE\nu1,France\n", encoding="utf-8")
+    given: dict[str, object] = {}
+
+    def prep(*_args: object, **options: object) -> None:
+        given.update(options)
+        raise DataError("stop after prep")
+
+    monkeypatch.setattr(run_module, "prep_data", prep)
+
+    result = invoke(config, "run", "--users-input", str(users))
+
+    assert result.exit_code == 1, result.output
+    assert given["users_input"] == users
+
+
+def test_prep_data_and_run_share_the_users_input_option() -> None:
+    def option(command: str) -> click.Parameter:
+        return next(p for p in cli.commands[command].params if p.name == "users_input")
+
+    prep, run = option("prep-data"), option("run")
+    assert isinstance(prep, click.Option) and isinstance(run, click.Option)
+    assert prep.help == run.help and prep.help and "users CSV" in prep.help

@@ -177,10 +177,19 @@ def output_options(func: F) -> F:
 
 
 def input_options(command: str) -> Callable[[F], F]:
-    """``--input`` and ``--input-format``, for the commands that prepare data."""
+    """``--input``, ``--input-format`` and ``--users-input``, for the commands that
+    prepare data."""
     prefix = "AIRCTX_" + command.upper().replace("-", "_")
 
     def decorate(func: F) -> F:
+        func = click.option(
+            "--users-input",
+            type=click.Path(dir_okay=False),
+            envvar=f"{prefix}_USERS_INPUT",
+            help="A Personalize-format users CSV (the users schema's columns) to use "
+            "as user metadata, relative to the current folder (default: "
+            "data.users_input from the configuration, relative to the data folder).",
+        )(func)
         func = click.option(
             "--input-format",
             type=click.Choice(["auto", "skytrax", "personalize"]),
@@ -384,13 +393,6 @@ def cli(
 
 @cli.command("prep-data")
 @input_options("prep-data")
-@click.option(
-    "--users-input",
-    type=click.Path(dir_okay=False),
-    help="A Personalize-format users CSV (the users schema's columns) to use as "
-    "user metadata, relative to the current folder (default: data.users_input "
-    "from the configuration, relative to the data folder).",
-)
 @output_options
 @pass_app
 def prep_data(
@@ -782,18 +784,20 @@ def run(
     retrain: bool,
     input_path: str | None,
     input_format: str | None,
+    users_input: str | None,
     output_format: str,
     quiet: bool,
 ) -> None:
     """Run every step in order: prep-data, import, train, deploy, a sample query.
 
     Safe to run again: finished steps are found and reused. The data is prepared
-    again from the configured input (or --input) on every run.
+    again from the configured input (or --input, and --users-input) on every run.
 
     \b
     Example:
       airctx run
       airctx run --input df_interactions.csv --input-format personalize
+      airctx run --input df_interactions.csv --users-input users.csv
     """
     from airctx.pipeline.run import run_all
 
@@ -805,6 +809,7 @@ def run(
         progress=app.output.progress,
         input_path=Path(input_path) if input_path else None,
         input_format=input_format,
+        users_input=Path(users_input) if users_input else None,
     )
     app.output.result(result.as_dict(), text=result.summary())
 

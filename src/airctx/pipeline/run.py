@@ -55,13 +55,16 @@ def run_all(
     progress: Callable[[str], None] | None = None,
     input_path: Path | None = None,
     input_format: str | None = None,
+    users_input: Path | None = None,
 ) -> RunResult:
     say = progress or (lambda _m: None)
     result = RunResult()
     # A recipe the backend does not offer fails here, before any data is moved.
     check_recipe(project)
     say("[1/5] prep-data")
-    prepared = prep_data(settings, input_path, input_format, progress=say)
+    prepared = prep_data(
+        settings, input_path, input_format, progress=say, users_input=users_input
+    )
     result.steps["prep"] = prepared.as_dict()
     say("[2/5] import (schemas, dataset group, datasets, import jobs)")
     result.steps["import"] = import_data(project).as_dict()
