@@ -234,3 +234,75 @@ def test_an_unusable_item_list_is_a_usage_error(
 
     assert result.exit_code == 2, result.output
     assert message in result.output
+
+
+class AnsweringRuntime(RecordingRuntime):
+    def get_recommendations(self, **params: Any) -> dict[str, Any]:
+        self.sent.append(params)
+        return {"itemList": [{"itemId": "klm", "score": 0.5}], "recommendationId": "R"}
+
+
+@pytest.fixture
+def queried(
+    project: tuple[Project, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[Project, list[str], AnsweringRuntime]:
+    from types import SimpleNamespace
+
+    import airctx.pipeline.query as query
+
+    proj, lines = project
+    runtime = AnsweringRuntime()
+    proj.clients = SimpleNamespace(runtime=runtime)
+    monkeypatch.setattr(query, "campaign_arn", lambda _p: "arn:campaign")
+    PreparedSummary((1.0, 10.0), ("RATING",), frozenset({"emirates", "klm"})).save(
+        summary_path(proj.settings.data.output_dir)
+    )
+    return proj, lines, runtime
+
+
+def test_ranking_items_the_prepared_data_lacks_warns_before_the_call(
+    queried: tuple[Project, list[str], AnsweringRuntime],
+) -> None:
+    import airctx.pipeline.query as query
+
+    proj, lines, runtime = queried
+
+    result = query.rank(proj, "u1", ["klm", "moon-air", "sky-blue"], {})
+
+    expected = (
+        "items 'moon-air', 'sky-blue' do not occur in the prepared interactions; "
+        "the model has learnt nothing about them, so their ranks mean little"
+    )
+    assert lines == [f"warning: {expected}"]
+    assert result.as_dict()["warnings"] == [expected]
+    assert runtime.sent[0]["inputList"] == ["klm", "moon-air", "sky-blue"]
+    assert "warnings" not in query.rank(proj, "u1", ["klm"], {}).as_dict()
+
+
+def test_related_items_of_an_unknown_item_or_with_unused_options_warn(
+    queried: tuple[Project, list[str], AnsweringRuntime],
+) -> None:
+    import dataclasses
+
+    import airctx.pipeline.query as query
+
+    proj, lines, runtime = queried
+    solution = dataclasses.replace(proj.settings.solution, recipe="aws-sims")
+    proj.settings = dataclasses.replace(proj.settings, solution=solution)
+
+    result = query.recommend(
+        proj, "u1", {"CABIN_TYPE": "Economy"}, 5, item_id="moon-air"
+    )
+
+    expected = [
+        "item 'moon-air' does not occur in the prepared interactions; the model "
+        "has learnt nothing about it, so the items listed say nothing about it",
+        "--user and --context are not used by solution.recipe 'aws-sims': a "
+        "related-items campaign answers for the item alone",
+    ]
+    assert lines == [f"warning: {w}" for w in expected]
+    assert result.as_dict()["warnings"] == expected
+    assert len(runtime.sent) == 1
+    lines.clear()
+    assert "warnings" not in query.recommend(proj, None, {}, item_id="klm").as_dict()
+    assert lines == []

@@ -48,6 +48,8 @@ class Recommendations:
     items: list[tuple[str, float]]
     recommendation_id: str
     item_id: str | None = None
+    # Why the answer may mean less than it seems (an item the model never saw...).
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         asked: dict[str, Any] = {"userId": self.user_id}
@@ -55,12 +57,15 @@ class Recommendations:
             asked = {"itemId": self.item_id}
             if self.user_id is not None:
                 asked["userId"] = self.user_id
-        return {
+        answer = {
             **asked,
             "context": self.context,
             "recommendationId": self.recommendation_id,
             "itemList": [{"itemId": i, "score": s} for i, s in self.items],
         }
+        if self.warnings:
+            answer["warnings"] = self.warnings
+        return answer
 
 
 def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str]:
@@ -114,6 +119,10 @@ def recommend(
     """Top items for ``user_id``, or with ``item_id`` the items related to it (a
     related-items campaign, such as aws-sims, needs ``item_id``)."""
     ctx = check_context(project, context)
+    warnings = []
+    if item_id is not None:
+        warnings += related_items_warnings(project, item_id, user_id, ctx)
+    _report(project, warnings)
     arn = campaign_arn(project)
     params: dict[str, Any] = {"campaignArn": arn, "numResults": num_results}
     if user_id is not None:
@@ -129,8 +138,60 @@ def recommend(
         answer = project.clients.runtime.get_recommendations(**params)
     items = [(i["itemId"], float(i.get("score", 0.0))) for i in answer["itemList"]]
     return Recommendations(
-        user_id, ctx, items, answer.get("recommendationId", ""), item_id
+        user_id, ctx, items, answer.get("recommendationId", ""), item_id, warnings
     )
+
+
+def related_items_warnings(
+    project: Project, item_id: str, user_id: str | None, context: Mapping[str, str]
+) -> list[str]:
+    """What a related-items request carries in vain: an item the prepared data
+    lacks, and a user or context the recipe does not use."""
+    out = []
+    if unknown_items(project, [item_id]):
+        out.append(
+            f"item {item_id!r} does not occur in the prepared interactions; the "
+            "model has learnt nothing about it, so the items listed say nothing "
+            "about it"
+        )
+    recipe = project.settings.solution.recipe
+    if recipe_type(recipe) == "RELATED_ITEMS":
+        unused = [
+            option
+            for option, given in (
+                ("--user", user_id is not None),
+                ("--context", context),
+            )
+            if given
+        ]
+        if unused:
+            out.append(
+                f"{' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} not "
+                f"used by solution.recipe {recipe!r}: a related-items campaign "
+                "answers for the item alone"
+            )
+    return out
+
+
+def unknown_items(project: Project, items: Iterable[str]) -> list[str]:
+    """The items absent from the prepared interactions, in the order given (none
+    when there is no summary of them to judge by)."""
+    known = _prepared_items(project)
+    if known is None:
+        return []
+    return [item for item in dict.fromkeys(items) if item not in known]
+
+
+def _prepared_items(project: Project) -> frozenset[str] | None:
+    summary = PreparedSummary.load(summary_path(project.settings.data.output_dir))
+    if summary is None or summary.prepared_for_another(project.settings.project):
+        return None
+    return summary.items
+
+
+def _report(project: Project, warnings: Iterable[str]) -> None:
+    for warning in warnings:
+        project.report(f"warning: {warning}")
 
 
 def rank(
@@ -140,12 +201,25 @@ def rank(
     first appears (the answer would otherwise hold it twice)."""
     ctx = check_context(project, context)
     unique = list(dict.fromkeys(items))
+    warnings = []
     if len(unique) < len(items):
         repeated = sorted({i for i in items if list(items).count(i) > 1})
-        project.report(
-            f"warning: {', '.join(repeated)} given more than once; each item is "
-            "ranked once"
+        warnings.append(
+            f"{', '.join(repeated)} given more than once; each item is ranked once"
         )
+    unknown = unknown_items(project, unique)
+    if len(unknown) == 1:
+        warnings.append(
+            f"item {unknown[0]!r} does not occur in the prepared interactions; the "
+            "model has learnt nothing about it, so its rank means little"
+        )
+    elif unknown:
+        warnings.append(
+            f"items {', '.join(repr(i) for i in unknown)} do not occur in the "
+            "prepared interactions; the model has learnt nothing about them, so "
+            "their ranks mean little"
+        )
+    _report(project, warnings)
     arn = campaign_arn(project)
     params: dict[str, Any] = {
         "campaignArn": arn,
@@ -159,7 +233,9 @@ def rank(
     ranked = [
         (i["itemId"], float(i.get("score", 0.0))) for i in answer["personalizedRanking"]
     ]
-    return Recommendations(user_id, ctx, ranked, answer.get("recommendationId", ""))
+    return Recommendations(
+        user_id, ctx, ranked, answer.get("recommendationId", ""), warnings=warnings
+    )
 
 
 def camel_case(name: str) -> str:
