@@ -306,3 +306,21 @@ def test_related_items_of_an_unknown_item_or_with_unused_options_warn(
     lines.clear()
     assert "warnings" not in query.recommend(proj, None, {}, item_id="klm").as_dict()
     assert lines == []
+
+
+# -- run's samples ---
+
+
+def test_run_labels_a_ranking_sample_as_the_ranked_items_not_a_top_n() -> None:
+    from airctx.pipeline.query import Recommendations
+    from airctx.pipeline.run import RunResult
+
+    sample = Recommendations("ColinPay", {"CABIN_TYPE": "Economy"}, [("klm", 0.9)], "R")
+    ranked = RunResult(samples=[sample], ranked_from=25).summary()
+    recommended = RunResult(samples=[sample]).summary()
+
+    assert ranked.splitlines()[1] == (
+        "top 1 of the 25 items with the most interactions, ranked for ColinPay "
+        "(CABIN_TYPE=Economy):"
+    )
+    assert recommended.splitlines()[1] == "top 1 for ColinPay (CABIN_TYPE=Economy):"

@@ -22,6 +22,8 @@ from airctx.pipeline.train import check_recipe, train
 class RunResult:
     steps: dict[str, Any] = field(default_factory=dict)
     samples: list[Recommendations] = field(default_factory=list)
+    # With a ranking recipe: how many of the most used items each sample reorders.
+    ranked_from: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.steps, "samples": [s.as_dict() for s in self.samples]}
@@ -38,6 +40,11 @@ class RunResult:
             )
             if sample.item_id is not None:
                 lines.append(f"\ntop {len(sample.items)} related to {sample.item_id}:")
+            elif self.ranked_from is not None:
+                lines.append(
+                    f"\ntop {len(sample.items)} of the {self.ranked_from} items with "
+                    f"the most interactions, ranked for {sample.user_id} ({ctx}):"
+                )
             else:
                 lines.append(f"\ntop {len(sample.items)} for {sample.user_id} ({ctx}):")
             lines += [
@@ -91,6 +98,7 @@ def run_all(
         context = {spec.context_fields[0]: value}
         if kind == "PERSONALIZED_RANKING":
             # A ranking campaign reorders a given list; rank the most used items.
+            result.ranked_from = len(sample.items)
             ranked = rank(project, sample.user, sample.items, context)
             ranked.items = ranked.items[:10]
             result.samples.append(ranked)
