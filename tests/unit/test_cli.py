@@ -573,3 +573,47 @@ def test_prep_data_and_run_share_the_users_input_option() -> None:
     prep, run = option("prep-data"), option("run")
     assert isinstance(prep, click.Option) and isinstance(run, click.Option)
     assert prep.help == run.help and prep.help and "users CSV" in prep.help
+
+
+# -- ids and values ---
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--user", "u1", "--item", "klm", "--value", "nan"], "'--value': nan is"),
+        (["--user", "u1", "--item", "klm", "--value", "inf"], "'--value': inf is"),
+        (["--user", "u1", "--item", "klm", "--value", "-inf"], "'--value': -inf is"),
+        (["--user", "", "--item", "klm"], "'--user': is empty"),
+        (["--user", "u1", "--item", "  "], "'--item': is empty"),
+    ],
+    ids=["nan", "inf", "minus-inf", "empty-user", "blank-item"],
+)
+def test_track_event_refuses_a_non_number_value_or_an_empty_id_before_any_call(
+    config: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    from airctx.pipeline import query
+
+    def no_call(*_args: object) -> None:
+        raise AssertionError("track_event was called")
+
+    monkeypatch.setattr(query, "track_event", no_call)
+
+    result = invoke(config, "track-event", *args)
+
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["recommend", "--user", " "], ["rank", "--user", "", "--items", "klm"]],
+    ids=["recommend", "rank"],
+)
+def test_an_empty_user_is_a_usage_error_for_queries(
+    config: Path, args: list[str]
+) -> None:
+    result = invoke(config, *args)
+
+    assert result.exit_code == 2, result.output
+    assert "'--user': is empty" in result.stderr

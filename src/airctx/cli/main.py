@@ -11,6 +11,7 @@ Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 from collections.abc import Callable
@@ -153,6 +154,24 @@ def _endpoint_url(
     raise click.BadParameter(
         f"{value!r} is not a URL; give it with its scheme, e.g. http://{suggestion}"
     )
+
+
+def _non_blank(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """An empty id would only be refused by the service, in its own words."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty; give an id, e.g. emirates or JDowns")
+    return value
+
+
+def _finite(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    """Click's float takes nan and inf, which no event value can be."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number; give e.g. --value 8")
+    return value
 
 
 def output_options(func: F) -> F:
@@ -541,6 +560,7 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
     "--user",
     "user_id",
     envvar="AIRCTX_RECOMMEND_USER",
+    callback=_non_blank,
     help="The user to recommend for (required unless the recipe is a related-items "
     "one).",
 )
@@ -548,6 +568,7 @@ def deploy(app: App, no_wait: bool, output_format: str, quiet: bool) -> None:
     "--item",
     "item_id",
     envvar="AIRCTX_RECOMMEND_ITEM",
+    callback=_non_blank,
     help="With a related-items recipe (aws-sims): the item to find related items for.",
 )
 @context_option("request")
@@ -669,6 +690,7 @@ def _check_recommend_target(
     "user_id",
     required=True,
     envvar="AIRCTX_RANK_USER",
+    callback=_non_blank,
     help="The user to rank for.",
 )
 @click.option(
@@ -710,6 +732,7 @@ def rank(
     "user_id",
     required=True,
     envvar="AIRCTX_TRACK_EVENT_USER",
+    callback=_non_blank,
     help="Who the event is about.",
 )
 @click.option(
@@ -717,6 +740,7 @@ def rank(
     "item_id",
     required=True,
     envvar="AIRCTX_TRACK_EVENT_ITEM",
+    callback=_non_blank,
     help="The item interacted with.",
 )
 @click.option(
@@ -725,7 +749,9 @@ def rank(
     show_default=True,
     help="The event type (the solution trains on solution.event_type).",
 )
-@click.option("--value", type=float, help="The event value, e.g. a rating.")
+@click.option(
+    "--value", type=float, callback=_finite, help="The event value, e.g. a rating."
+)
 @context_option("event")
 @click.option(
     "--session",
