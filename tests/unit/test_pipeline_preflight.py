@@ -379,3 +379,36 @@ def test_a_bucket_airctx_may_create_passes_the_check_without_being_created(
 
     names = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
     assert BUCKET not in names
+
+
+@pytest.mark.parametrize(
+    ("bucket", "message"),
+    [
+        ("s3://my-bucket", "give the name alone, without the s3:// scheme"),
+        ("s3://my-bucket/data/", "(aws.bucket: my-bucket;"),
+        ("Bad_Bucket", "'Bad_Bucket' is not a valid S3 bucket name"),
+        ("ab", "'ab' is 2 characters long; a bucket name has 3 to 63"),
+        ("b" * 64, "is 64 characters long"),
+        ("10.0.0.1", "formatted as an IP address"),
+    ],
+    ids=["scheme", "scheme-and-path", "uppercase-underscore", "short", "long", "ip"],
+)
+def test_a_bucket_s3_could_never_have_is_refused_before_any_call(
+    moto_aws: None, tmp_path: Path, bucket: str, message: str
+) -> None:
+    aws = AwsProject(tmp_path, f"  bucket: '{bucket}'\n")
+
+    with pytest.raises(ConfigError) as caught:
+        import_data(aws.project)
+
+    assert str(caught.value).startswith(f"aws.bucket in {aws.settings.config_path}:")
+    assert message in str(caught.value)
+    assert "does not exist" not in str(caught.value)
+    assert aws.personalize_calls == []
+
+
+def test_a_bad_bucket_name_comes_with_a_valid_suggestion() -> None:
+    from airctx.aws.s3 import bucket_name_problem
+
+    assert (bucket_name_problem("Bad_Bucket") or "").endswith("e.g. bad-bucket")
+    assert bucket_name_problem("my.bucket-1") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -110,6 +111,40 @@ def ensure_bucket(
             _create_bucket(s3, bucket, region)
 
         _ensure_policy(s3, bucket, bucket_policy(bucket, prefix, account_id))
+
+
+# S3's bucket naming rules: 3 to 63 lowercase letters, digits, dots and hyphens,
+# starting and ending with a letter or digit.
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an S3 bucket name, or None when it can."""
+    if name.startswith("s3://") or "/" in name:
+        bare = name.removeprefix("s3://").split("/", 1)[0]
+        return (
+            f"{name!r} is not a bucket name but a location; give the name alone, "
+            f"without the s3:// scheme or a path (aws.bucket: {bare}; the key "
+            "prefix is aws.prefix)"
+        )
+    if not 3 <= len(name) <= 63:
+        return f"{name!r} is {len(name)} characters long; a bucket name has 3 to 63"
+    if IP_ADDRESS.fullmatch(name):
+        return (
+            f"{name!r} is formatted as an IP address, which S3 bucket names may not be"
+        )
+    if not BUCKET_NAME.fullmatch(name) or ".." in name:
+        message = (
+            f"{name!r} is not a valid S3 bucket name: use lowercase letters, digits, "
+            "hyphens and single dots, starting and ending with a letter or digit "
+            "(no uppercase, no underscores)"
+        )
+        suggestion = re.sub(r"[^a-z0-9.]+|\.{2,}", "-", name.lower()).strip(".-")
+        if BUCKET_NAME.fullmatch(suggestion) and ".." not in suggestion:
+            message += f", e.g. {suggestion}"
+        return message
+    return None
 
 
 def check_bucket(s3: S3Client, bucket: str, *, region: str, create: bool) -> bool:

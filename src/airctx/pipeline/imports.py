@@ -18,7 +18,7 @@ from airctx.config import Settings
 from airctx.data.schema import check_spec
 from airctx.data.summary import PreparedSummary, summary_path
 from airctx.data.validate import ValidationReport, validate_files
-from airctx.errors import DataError, ResourceError, ValidationFailed
+from airctx.errors import ConfigError, DataError, ResourceError, ValidationFailed
 from airctx.pipeline.project import Project
 from airctx.pipeline.resources import create_schemas
 from airctx.pipeline.waiter import IN_FLIGHT
@@ -316,5 +316,12 @@ def _bucket(settings: Settings) -> str:
             "aws.bucket is not set: the aws backend imports from S3; set aws.bucket in "
             f"{settings.config_path or 'the configuration'} (and aws.create_bucket: "
             "true to let airctx create it)"
+        )
+    from airctx.aws.s3 import bucket_name_problem
+
+    problem = bucket_name_problem(settings.aws.bucket)
+    if problem is not None:
+        raise ConfigError(
+            f"aws.bucket in {settings.config_path or 'the configuration'}: {problem}"
         )
     return settings.aws.bucket
