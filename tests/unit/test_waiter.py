@@ -197,3 +197,19 @@ def test_timeouts_are_per_resource_type() -> None:
     assert waits.timeout_for("solution_version") == 7200
     assert waits.timeout_for("campaign") == 60
     assert waits.timeout_for("filter") == 3600
+
+
+@pytest.mark.parametrize(
+    ("timeout", "shown"),
+    [(0.5, "after 0.5s (the timeout for campaign is 0.5s)"), (20, "after 20s")],
+    ids=["fraction", "whole"],
+)
+def test_a_timeout_message_shows_fractions_of_a_second(
+    waiter: Waiter, timeout: float, shown: str
+) -> None:
+    describe = script({"status": "CREATE IN_PROGRESS"})
+
+    with pytest.raises(WaitTimeout) as caught:
+        waiter.wait("campaign", ARN, describe, timeout=timeout)
+
+    assert shown in str(caught.value)

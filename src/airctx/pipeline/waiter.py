@@ -87,13 +87,20 @@ class Waiter:
                 raise ResourceFailed(arn, status, reason)
             if elapsed >= timeout:
                 raise WaitTimeout(
-                    f"{kind} {arn} is still {status} after {elapsed:.0f}s (the timeout "
-                    f"for {kind} is {timeout:.0f}s); run `airctx wait` (with "
-                    "--timeout SECONDS for a longer wait) to keep waiting, or raise "
-                    "waits.timeouts in the configuration"
+                    f"{kind} {arn} is still {status} after {seconds(elapsed)} (the "
+                    f"timeout for {kind} is {seconds(timeout)}); run `airctx wait` "
+                    "(with --timeout SECONDS for a longer wait) to keep waiting, or "
+                    "raise waits.timeouts in the configuration"
                 )
             self.sleep(min(delay, max(0.0, timeout - elapsed)))
             delay = min(delay * 1.5, self.max_poll_seconds)
+
+
+def seconds(value: float) -> str:
+    """``0.5s``, ``7.5s``, ``20s``: whole seconds only where a fraction is noise."""
+    if value >= 10:
+        return f"{value:.0f}s"
+    return f"{value:.2g}s"
 
 
 def _status(
