@@ -180,6 +180,8 @@ def test_an_unknown_context_key_is_refused_before_any_call(config: Path) -> None
         "'SEAT' is not a context field" in result.stderr
         and "CABIN_TYPE" in result.stderr
     )
+    # The usage shown is the command's, not the top-level one.
+    assert result.stderr.splitlines()[0].endswith(" recommend [OPTIONS]")
 
 
 # -- environment ---

@@ -38,8 +38,8 @@ MAX_RANKED_ITEMS = 500
 WAITING_COMMANDS = ("import", "train", "deploy", "run", "wait", "teardown")
 
 
-class AirctxGroup(click.Group):
-    """The error boundary: airctx errors become ``Error: ...`` and exit code 1."""
+class AirctxCommand(click.Command):
+    """A command whose bad context key is a usage error showing its own usage."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -47,6 +47,16 @@ class AirctxGroup(click.Group):
         except ContextError as exc:
             # A context key the schema lacks is a mistake in the command line.
             raise click.UsageError(str(exc), ctx) from exc
+
+
+class AirctxGroup(click.Group):
+    """The error boundary: airctx errors become ``Error: ...`` and exit code 1."""
+
+    command_class = AirctxCommand
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
         except AirctxError as exc:
             raise click.ClickException(str(exc)) from exc
         except KeyboardInterrupt:
