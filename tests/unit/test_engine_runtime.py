@@ -148,6 +148,48 @@ def test_put_users_metadata_reaches_the_query(
     assert seen == [{"TIER": "gold"}]
 
 
+def test_live_events_obey_the_solution_event_type_and_threshold(
+    dsg: Group, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, version = dsg.train(
+        eventType="click", solutionConfig={"eventValueThreshold": "2"}
+    )
+    campaign = dsg.campaign(version)
+    tracking = dsg.pz.create_event_tracker(name="t", datasetGroupArn=dsg.group)[
+        "trackingId"
+    ]
+    dsg.wait()
+    sent = [
+        {"eventType": "rating", "itemId": "i01", "eventValue": 9.0},
+        {"eventType": "click", "itemId": "i02", "eventValue": 1.0},
+        {"eventType": "click", "itemId": "i03"},
+        {"eventType": "click", "itemId": "i04", "eventValue": 2.0},
+    ]
+    dsg.ev.put_events(
+        trackingId=tracking,
+        userId="u09",
+        sessionId="s",
+        eventList=[{**event, "sentAt": 1800000000 + n} for n, event in enumerate(sent)],
+    )
+    seen: list[Any] = []
+    original = dsg.engine.runtime._query
+
+    def spy(*args: Any) -> Any:
+        query = original(*args)
+        seen.append([event.item_id for event in query.live_events])
+        return query
+
+    monkeypatch.setattr(dsg.engine.runtime, "_query", spy)
+    _items(dsg, campaign, "u09")
+    assert seen == [["i04"]]
+
+    # Interaction filters still see every event, as Personalize's filters do.
+    flt = _filter(
+        dsg, "unrated", 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("rating")'
+    )
+    assert "i01" not in _items(dsg, campaign, "u09", filterArn=flt)
+
+
 @pytest.mark.parametrize(
     "expression,message",
     [

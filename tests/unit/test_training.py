@@ -12,7 +12,7 @@ from airctx.engine import hpo
 from airctx.engine.metrics import METRIC_NAMES
 from airctx.engine.recipes.base import Query, TrainingData
 from airctx.engine.recipes.context import UserPersonalization
-from airctx.engine.training import filter_events, train
+from airctx.engine.training import event_filters, filter_events, keeps_event, train
 
 
 def synthetic(n_users: int = 300, seed: int = 0) -> TrainingData:
@@ -42,6 +42,37 @@ def test_filter_keeps_the_event_type_and_ratings_at_threshold() -> None:
     kept = filter_events(frame, "RATING", 6.0)
 
     assert kept["EVENT_VALUE"].tolist() == [6.0]
+
+
+@pytest.mark.parametrize(
+    "want_type,threshold",
+    [("RATING", 6.0), (None, 6.0), ("RATING", None), (None, None)],
+    ids=["both", "threshold", "type", "none"],
+)
+def test_a_live_event_is_kept_exactly_when_training_keeps_it(
+    want_type: str | None, threshold: float | None
+) -> None:
+    events = [("RATING", 3.0), ("RATING", 6.0), ("CLICK", 9.0), ("RATING", None)]
+    frame = pd.DataFrame(events, columns=["EVENT_TYPE", "EVENT_VALUE"])
+
+    trained = filter_events(frame, want_type, threshold).index.tolist()
+    live = [
+        i
+        for i, (kind, value) in enumerate(events)
+        if keeps_event(kind, value, want_type, threshold)
+    ]
+
+    assert live == trained
+
+
+def test_event_filters_read_the_solution_version() -> None:
+    version = {"eventType": "RATING", "solutionConfig": {"eventValueThreshold": "6"}}
+    assert event_filters(version) == ("RATING", 6.0)
+    assert event_filters({"solutionConfig": {"eventValueThreshold": "0"}}) == (
+        None,
+        0.0,
+    )
+    assert event_filters({}) == (None, None)
 
 
 def test_filter_without_settings_keeps_everything() -> None:

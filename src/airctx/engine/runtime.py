@@ -3,7 +3,9 @@
 Serving loads a campaign's model once per process (keyed by its directory) and
 answers from memory. Events recorded with PutEvents are stored durably and, for the
 user they concern, fed to the model at query time, so recommendations follow them
-without retraining; the next training includes them in the interactions.
+without retraining; the next training includes them in the interactions. Like
+training, the query keeps only the events of the solution's eventType that reach its
+eventValueThreshold.
 """
 
 from __future__ import annotations
@@ -111,12 +113,19 @@ class Runtime:
         metadata = None
         group = version.body["datasetGroupArn"]
         if user_id:
+            from airctx.engine.training import event_filters, keeps_event
+
             rows = self.store.events_for_user(
                 group, user_id, int(version.body.get("_eventWatermark", 0))
             )
             fields = self._interaction_fields(group)
+            # The model sees only the events its training kept, so a click cannot
+            # move an item in a solution trained on ratings; filters see them all.
+            wanted = event_filters(version.body)
             for row in rows:
-                if not row["item_id"]:
+                if not row["item_id"] or not keeps_event(
+                    row["event_type"], row["event_value"], *wanted
+                ):
                     continue
                 props = json.loads(row["properties"] or "{}")
                 live.append(

@@ -251,10 +251,7 @@ class Executor:
         watermark = self.store.last_event_id(group_arn)
         data = training_data(self.store, group_arn)
         config = version.body.get("solutionConfig") or {}
-        threshold = config.get("eventValueThreshold")
-        data = _filtered(
-            data, version.body.get("eventType"), float(threshold) if threshold else None
-        )
+        data = _filtered(data, *training.event_filters(version.body))
 
         def progress(stage: str, figures: Any) -> None:
             if self.store.get(version.arn) is None:
