@@ -376,6 +376,24 @@ def test_solution_config_rules(dsg: Group) -> None:
         e,
         InvalidInput,
         "CreateSolution",
+        r"'context_weight'.*accepts context_weight from 0 to 100",
+        name="a",
+        performHPO=True,
+        solutionConfig={
+            "hpoConfig": {
+                "algorithmHyperParameterRanges": {
+                    "continuousHyperParameterRanges": [
+                        {"name": "context_weight", "minValue": -5, "maxValue": 0.5}
+                    ]
+                }
+            }
+        },
+        **base,
+    )
+    raises(
+        e,
+        InvalidInput,
+        "CreateSolution",
         "not a recipe",
         name="a",
         datasetGroupArn=dsg.group,

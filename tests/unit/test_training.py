@@ -10,6 +10,7 @@ import pytest
 
 from airctx.engine import hpo
 from airctx.engine.metrics import METRIC_NAMES
+from airctx.engine.recipes import RECIPES
 from airctx.engine.recipes.base import Query, TrainingData
 from airctx.engine.recipes.context import UserPersonalization
 from airctx.engine.training import event_filters, filter_events, keeps_event, train
@@ -230,9 +231,81 @@ def test_hpo_falls_back_to_the_recipe_search_space_for_aws_only_ranges() -> None
             },
             "values is empty",
         ),
+        (
+            {
+                "algorithmHyperParameterRanges": {
+                    "continuousHyperParameterRanges": [
+                        {"name": "context_weight", "minValue": -5, "maxValue": 0.5}
+                    ]
+                }
+            },
+            r"'context_weight'.*accepts context_weight from 0 to 100",
+        ),
+        (
+            {
+                "algorithmHyperParameterRanges": {
+                    "integerHyperParameterRanges": [
+                        {"name": "rerank_rounds", "minValue": 1, "maxValue": 50}
+                    ]
+                }
+            },
+            "accepts rerank_rounds from 1 to 20",
+        ),
+        (
+            {
+                "algorithmHyperParameterRanges": {
+                    "categoricalHyperParameterRanges": [
+                        {"name": "rating_weight", "values": ["0.5", "2"]}
+                    ]
+                }
+            },
+            "2 is outside the bounds; .* accepts rating_weight from 0 to 1",
+        ),
+        (
+            {
+                "algorithmHyperParameterRanges": {
+                    "categoricalHyperParameterRanges": [
+                        {"name": "rating_weight", "values": ["high"]}
+                    ]
+                }
+            },
+            "'high' is not a number",
+        ),
     ],
-    ids=["too-many-jobs", "jobs-not-a-number", "min-above-max", "no-categories"],
+    ids=[
+        "too-many-jobs",
+        "jobs-not-a-number",
+        "min-above-max",
+        "no-categories",
+        "below-bounds",
+        "above-bounds",
+        "category-out-of-bounds",
+        "category-not-a-number",
+    ],
 )
 def test_bad_hpo_config_is_rejected(config: Mapping[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         hpo.parse_ranges(UserPersonalization, config)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_default_search_spaces_stay_in_bounds(name: str) -> None:
+    recipe = RECIPES[name]
+    _, _, ranges = hpo.parse_ranges(recipe, {})
+    for parameter in ranges:
+        low, high = recipe.HYPERPARAMETER_BOUNDS[parameter.name]
+        assert low <= parameter.low <= parameter.high <= high, parameter
+
+
+def test_a_range_at_the_bounds_is_accepted() -> None:
+    _, _, ranges = hpo.parse_ranges(
+        UserPersonalization,
+        {
+            "algorithmHyperParameterRanges": {
+                "continuousHyperParameterRanges": [
+                    {"name": "rating_weight", "minValue": 0, "maxValue": 1}
+                ]
+            }
+        },
+    )
+    assert [(r.name, r.low, r.high) for r in ranges] == [("rating_weight", 0, 1)]

@@ -83,7 +83,34 @@ def parse_ranges(
         )
     if not ranges:
         ranges = _ranges(getattr(recipe_cls, "DEFAULT_HPO_RANGES", {}))
+    for parameter in ranges:
+        _check_bounds(recipe_cls, parameter)
     return jobs, parallel, ranges
+
+
+def _check_bounds(recipe_cls: type[Recommender], parameter: ParameterRange) -> None:
+    """A range must stay inside the values the recipe accepts, or a trial that
+    draws outside them fails the whole training."""
+    bounds = recipe_cls.HYPERPARAMETER_BOUNDS.get(parameter.name)
+    if bounds is None:
+        return
+    low, high = bounds
+    where = f"hpoConfig {parameter.kind} range {parameter.name!r}"
+    allowed = f"{recipe_cls.RECIPE} accepts {parameter.name} from {low:g} to {high:g}"
+    if parameter.kind != "categorical":
+        if parameter.low < low or parameter.high > high:
+            raise ValueError(
+                f"{where}: minValue {parameter.low:g} to maxValue "
+                f"{parameter.high:g} goes outside the bounds; {allowed}"
+            )
+        return
+    for value in parameter.values:
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{where}: {value!r} is not a number; {allowed}") from None
+        if not low <= number <= high:
+            raise ValueError(f"{where}: {value} is outside the bounds; {allowed}")
 
 
 def _count(resources: Mapping[str, Any], key: str, default: int, most: int) -> int:

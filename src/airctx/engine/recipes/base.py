@@ -80,6 +80,8 @@ class Recommender(ABC):
     # Amazon Personalize's hyperparameters of the recipe this one stands in for:
     # accepted (so AWS configurations work) but without local meaning.
     AWS_HYPERPARAMETERS: ClassVar[tuple[str, ...]] = ()
+    # The inclusive [low, high] each local hyperparameter accepts.
+    HYPERPARAMETER_BOUNDS: ClassVar[Mapping[str, tuple[float, float]]] = {}
 
     @abstractmethod
     def fit(

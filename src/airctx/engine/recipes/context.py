@@ -104,6 +104,7 @@ class UserPersonalization(Recommender):
 
     RECIPE = "aws-user-personalization"
     AWS_HYPERPARAMETERS = _AWS_ONLY
+    HYPERPARAMETER_BOUNDS: ClassVar[Mapping[str, tuple[float, float]]] = _BOUNDS
     # Defaults: rounded from a TPE search (scripts/bench_recipes.py --tune-recipe)
     # on a validation split carved from the training part of the Skytrax
     # interactions, never their test rows; the metadata weights from an earlier

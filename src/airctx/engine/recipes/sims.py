@@ -39,6 +39,7 @@ class Sims(Recommender):
 
     RECIPE = "aws-sims"
     AWS_HYPERPARAMETERS = _AWS_ONLY
+    HYPERPARAMETER_BOUNDS: ClassVar[Mapping[str, tuple[float, float]]] = _BOUNDS
     DEFAULT_HYPERPARAMETERS: ClassVar[Mapping[str, str]] = {
         "popularity_discount_factor": "0.5",
         "min_cointeraction_count": "1",
