@@ -98,6 +98,55 @@ def test_hyperparameters_the_local_recipe_lacks_are_named(
     assert expected in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {
+                "ranges": {
+                    "context_weight": {"type": "continuous", "min": -5, "max": 0.5}
+                }
+            },
+            "solution.hpo.ranges.context_weight: min -5 to max 0.5 goes outside the "
+            "values the local engine's aws-user-personalization accepts for "
+            "context_weight, 0 to 100; narrow the range",
+        ),
+        (
+            {"ranges": {"rerank_rounds": {"type": "integer", "min": 1, "max": 50}}},
+            "solution.hpo.ranges.rerank_rounds: min 1 to max 50 goes outside the "
+            "values the local engine's aws-user-personalization accepts for "
+            "rerank_rounds, 1 to 20",
+        ),
+        (
+            {"algorithm_hyperparameters": {"rating_weight": "1.5"}},
+            "solution.algorithm_hyperparameters.rating_weight: 1.5 is outside the "
+            "values the local engine's aws-user-personalization accepts for "
+            "rating_weight, 0 to 1",
+        ),
+    ],
+    ids=["range-below", "range-above", "value"],
+)
+def test_values_outside_the_local_bounds_are_refused(
+    tmp_path: Path, changes: dict[str, Any], expected: str
+) -> None:
+    settings = with_solution(reference(tmp_path), **changes)
+
+    with pytest.raises(ConfigError) as caught:
+        check_solution_config(settings)
+
+    assert str(caught.value).startswith(f"{settings.config_path}: {expected}")
+
+
+def test_a_range_at_the_local_bounds_passes(tmp_path: Path) -> None:
+    settings = with_solution(
+        reference(tmp_path),
+        ranges={"rating_weight": {"type": "continuous", "min": 0, "max": 1}},
+        algorithm_hyperparameters={"rerank_rounds": "20"},
+    )
+
+    check_solution_config(settings)
+
+
 def test_amazon_personalize_names_are_accepted_by_the_local_engine(
     tmp_path: Path,
 ) -> None:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airctx.config import Settings
 from airctx.errors import ConfigError
+
+if TYPE_CHECKING:
+    from airctx.engine.recipes.base import Recommender
 
 RECIPE_PREFIX = "arn:aws:personalize:::recipe/"
 # Stands in for the dataset group when a request is checked before it exists.
@@ -216,6 +219,13 @@ def _check_local_hyperparameters(settings: Settings) -> None:
                 "range cannot tune it; write {type: continuous, min: ..., max: ...} "
                 "(or type: integer)"
             )
+        low, high = float(spec["min"]), float(spec["max"])
+        if not _within(cls.HYPERPARAMETER_BOUNDS.get(name), low, high):
+            raise ConfigError(
+                f"{_source(settings)}: {key}: min {low:g} to max {high:g} goes outside "
+                f"{_bounds_text(cls, name)}; narrow the range, or a trial that draws "
+                "outside them fails the training"
+            )
     for name, value in s.algorithm_hyperparameters.items():
         key = f"solution.algorithm_hyperparameters.{name}"
         if name in ignored:
@@ -227,6 +237,27 @@ def _check_local_hyperparameters(settings: Settings) -> None:
             )
         if not _is_number(value):
             raise ConfigError(f"{_source(settings)}: {key}: {value!r} is not a number")
+        number = float(value)
+        if not _within(cls.HYPERPARAMETER_BOUNDS.get(name), number, number):
+            raise ConfigError(
+                f"{_source(settings)}: {key}: {value} is outside "
+                f"{_bounds_text(cls, name)}"
+            )
+
+
+def _within(bounds: tuple[float, float] | None, low: float, high: float) -> bool:
+    """Whether [low, high] lies inside ``bounds`` (no bounds: anything goes)."""
+    if bounds is None:
+        return True
+    return bounds[0] <= low and high <= bounds[1]
+
+
+def _bounds_text(cls: type[Recommender], name: str) -> str:
+    low, high = cls.HYPERPARAMETER_BOUNDS[name]
+    return (
+        f"the values the local engine's {cls.RECIPE} accepts for {name}, "
+        f"{low:g} to {high:g}"
+    )
 
 
 def _is_number(text: str) -> bool:
