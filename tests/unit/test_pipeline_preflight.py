@@ -245,8 +245,49 @@ def test_local_engine_weights_are_refused_on_the_aws_backend(tmp_path: Path) -> 
             "names hiden_dimension, which Amazon Personalize's "
             "aws-user-personalization does not have",
         ),
+        (
+            {
+                "ranges": {
+                    "hidden_dimension": {"type": "categorical", "values": ["32", "64"]}
+                }
+            },
+            "solution.hpo.ranges.hidden_dimension has type categorical, but Amazon "
+            "Personalize tunes hidden_dimension as integer (write type: integer)",
+        ),
+        (
+            {"ranges": {"bptt": {"type": "continuous", "min": 8, "max": 32}}},
+            "solution.hpo.ranges.bptt has type continuous, but Amazon Personalize "
+            "tunes bptt as integer",
+        ),
+        (
+            {"ranges": {"recency_mask": {"type": "integer", "min": 0, "max": 1}}},
+            "solution.hpo.ranges.recency_mask has type integer, but Amazon "
+            "Personalize tunes recency_mask as categorical",
+        ),
+        (
+            {
+                "recipe": "aws-sims",
+                "ranges": {
+                    "min_cointeraction_count": {
+                        "type": "continuous",
+                        "min": 1,
+                        "max": 3,
+                    }
+                },
+            },
+            "solution.hpo.ranges.min_cointeraction_count has type continuous, but "
+            "Amazon Personalize tunes min_cointeraction_count as integer",
+        ),
     ],
-    ids=["local-value", "not-tunable", "typo"],
+    ids=[
+        "local-value",
+        "not-tunable",
+        "typo",
+        "categorical-for-integer",
+        "continuous-for-integer",
+        "integer-for-categorical",
+        "sims-continuous-for-integer",
+    ],
 )
 def test_names_amazon_personalize_would_reject_are_refused(
     tmp_path: Path, changes: dict[str, Any], expected: str

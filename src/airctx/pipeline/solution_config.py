@@ -3,8 +3,9 @@
 :func:`check_solution_config` runs before a command creates anything, so an HPO or
 hyperparameter mistake fails in seconds instead of after the imports (or, worse,
 after a billed training job): the request is checked against botocore's model of
-CreateSolution, then its hyperparameter names against the recipe of the backend in
-use. The local engine knows its own recipes; for Amazon Personalize the table
+CreateSolution, then its hyperparameters against the recipe of the backend in use:
+names, and the bounds (local engine) or range types (Amazon Personalize) of their
+values. The local engine knows its own recipes; for Amazon Personalize the table
 below lists each recipe's hyperparameters as its recipe page in the Personalize
 Developer Guide documents them.
 """
@@ -153,6 +154,8 @@ def _check_aws_hyperparameters(settings: Settings) -> None:
                 f"{key} names {', '.join(fixed)}, which Amazon Personalize does not "
                 "tune (set it in solution.algorithm_hyperparameters instead)"
             )
+        if tuning:
+            problems.extend(_type_mismatches(ranges, table))
     if problems:
         raise ConfigError(
             f"{_source(settings)}: on the aws backend "
@@ -161,6 +164,24 @@ def _check_aws_hyperparameters(settings: Settings) -> None:
             "solution.perform_hpo: false, or keep a separate configuration file for "
             "the aws backend (--config). Nothing was created."
         )
+
+
+def _type_mismatches(
+    ranges: Mapping[str, Mapping[str, Any]], table: Mapping[str, tuple[str, bool]]
+) -> list[str]:
+    """Ranges whose type is not the one Personalize gives the hyperparameter: it
+    rejects, say, a categorical range for the integer hidden_dimension."""
+    problems = []
+    for name, spec in sorted(ranges.items()):
+        if name not in table or not table[name][1]:
+            continue
+        kind, expected = spec.get("type", "continuous"), table[name][0]
+        if kind != expected:
+            problems.append(
+                f"solution.hpo.ranges.{name} has type {kind}, but Amazon "
+                f"Personalize tunes {name} as {expected} (write type: {expected})"
+            )
+    return problems
 
 
 def _aws_names(recipe: str, table: Mapping[str, tuple[str, bool]] | None) -> str:
