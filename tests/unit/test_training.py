@@ -13,7 +13,8 @@ from airctx.engine.metrics import METRIC_NAMES
 from airctx.engine.recipes import RECIPES
 from airctx.engine.recipes.base import Query, TrainingData
 from airctx.engine.recipes.context import UserPersonalization
-from airctx.engine.training import event_filters, filter_events, keeps_event, train
+from airctx.engine.trained_events import event_filters, keeps_event
+from airctx.engine.training import filter_events, train
 
 
 def synthetic(n_users: int = 300, seed: int = 0) -> TrainingData:

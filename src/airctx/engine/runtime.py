@@ -24,6 +24,7 @@ from airctx.engine.catalog import recipe_by_arn
 from airctx.engine.errors import InvalidInput, ResourceNotFound
 from airctx.engine.recipes.base import LiveEvent, Query, Recommender
 from airctx.engine.store import Resource, Store
+from airctx.engine.trained_events import event_filters, keeps_event
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,6 @@ class Runtime:
         metadata = None
         group = version.body["datasetGroupArn"]
         if user_id:
-            from airctx.engine.training import event_filters, keeps_event
-
             rows = self.store.events_for_user(
                 group, user_id, int(version.body.get("_eventWatermark", 0))
             )

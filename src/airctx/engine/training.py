@@ -47,37 +47,14 @@ class TrainingResult:
     training_seconds: float = 0.0
 
 
-def event_filters(version: Mapping[str, Any]) -> tuple[str | None, float | None]:
-    """The eventType and eventValueThreshold a solution (version) trains with."""
-    config = version.get("solutionConfig") or {}
-    threshold = config.get("eventValueThreshold")
-    event_type = version.get("eventType")
-    return (
-        str(event_type) if event_type else None,
-        float(threshold) if threshold is not None else None,
-    )
-
-
-def keeps_event(
-    event_type: str,
-    event_value: float | None,
-    want_type: str | None,
-    threshold: float | None,
-) -> bool:
-    """Whether :func:`filter_events` would keep one event: live events obey it too."""
-    if want_type and event_type != want_type:
-        return False
-    if threshold is not None:
-        return event_value is not None and event_value >= threshold
-    return True
-
-
 def filter_events(
     interactions: pd.DataFrame,
     event_type: str | None,
     event_value_threshold: float | None,
 ) -> pd.DataFrame:
     """Keep the events a solution trains on, as Personalize's filters do.
+
+    :func:`airctx.engine.trained_events.keeps_event` is the same rule for one event.
 
     ``event_type`` keeps only events of that type; ``event_value_threshold`` keeps
     events whose EVENT_VALUE is at least the threshold (events without a value go).

@@ -243,6 +243,7 @@ class Executor:
     def _train(self, version: Resource) -> dict[str, Any]:
         from airctx.engine import training
         from airctx.engine.datafiles import training_data
+        from airctx.engine.trained_events import event_filters
 
         info = recipe_by_arn(version.body["recipeArn"])
         if info is None:
@@ -251,7 +252,7 @@ class Executor:
         watermark = self.store.last_event_id(group_arn)
         data = training_data(self.store, group_arn)
         config = version.body.get("solutionConfig") or {}
-        data = _filtered(data, *training.event_filters(version.body))
+        data = _filtered(data, *event_filters(version.body))
 
         def progress(stage: str, figures: Any) -> None:
             if self.store.get(version.arn) is None:
