@@ -225,15 +225,19 @@ def _check_local_hyperparameters(settings: Settings) -> None:
     known = set(cls.DEFAULT_HYPERPARAMETERS)
     ignored = set(cls.AWS_HYPERPARAMETERS)
     known_text = ", ".join(sorted(known)) or "none"
+
+    def unknown(key: str, name: str) -> ConfigError:
+        return ConfigError(
+            f"{_source(settings)}: {key}: the local engine's {s.recipe} has no "
+            f"hyperparameter {name!r}; its hyperparameters are {known_text}"
+        )
+
     for name, spec in (s.hpo.ranges if s.perform_hpo else {}).items():
         key = f"solution.hpo.ranges.{name}"
         if name in ignored:
             continue
         if name not in known:
-            raise ConfigError(
-                f"{_source(settings)}: {key}: the local engine's {s.recipe} has no "
-                f"hyperparameter {name!r}; its hyperparameters are {known_text}"
-            )
+            raise unknown(key, name)
         if spec.get("type", "continuous") == "categorical":
             raise ConfigError(
                 f"{_source(settings)}: {key}: {name} is a number, so a categorical "
@@ -252,10 +256,7 @@ def _check_local_hyperparameters(settings: Settings) -> None:
         if name in ignored:
             continue
         if name not in known:
-            raise ConfigError(
-                f"{_source(settings)}: {key}: the local engine's {s.recipe} has no "
-                f"hyperparameter {name!r}; its hyperparameters are {known_text}"
-            )
+            raise unknown(key, name)
         if not _is_number(value):
             raise ConfigError(f"{_source(settings)}: {key}: {value!r} is not a number")
         number = float(value)
