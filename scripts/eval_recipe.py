@@ -2,10 +2,13 @@
 
 Usage:
     PYTHONPATH=src python scripts/eval_recipe.py [--recipe NAME] [--hpo-trials N]
-        [--data-dir DIR]
+        [--data-dir DIR | --prepared DIR] [--set NAME=VALUE ...]
 
 DIR (or AIRCTX_DATA_DIR) holds personalize-format/df_interactions.csv and
 derived_user_id_to_nationality.csv, as in the shared Skytrax data folder.
+``--prepared`` reads what ``airctx prep-data`` wrote instead (interactions.csv and,
+when present, users.csv, e.g. build/data after the quickstart). ``--set`` fixes a
+hyperparameter (e.g. ``--set rerank_candidates=0`` for the blend alone).
 """
 
 from __future__ import annotations
@@ -38,15 +41,35 @@ def load(data_dir: Path) -> TrainingData:
     )
 
 
+def load_prepared(folder: Path) -> TrainingData:
+    interactions = pd.read_csv(
+        folder / "interactions.csv", dtype={"ITEM_ID": str, "USER_ID": str}
+    )
+    users = None
+    if (folder / "users.csv").is_file():
+        users = pd.read_csv(folder / "users.csv", dtype=str).set_index("USER_ID")
+    return TrainingData(
+        interactions,
+        users=users,
+        context_fields=("CABIN_TYPE",),
+        user_fields=tuple(users.columns) if users is not None else (),
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="aws-user-personalization")
     parser.add_argument("--hpo-trials", type=int, default=0)
     default_dir = os.environ.get("AIRCTX_DATA_DIR", "../shared/data/skytrax")
     parser.add_argument("--data-dir", type=Path, default=Path(default_dir))
+    parser.add_argument("--prepared", type=Path, help="a prep-data output folder")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="fixed"
+    )
     args = parser.parse_args()
+    fixed = dict(pair.split("=", 1) for pair in args.fixed)
 
-    data = load(args.data_dir)
+    data = load_prepared(args.prepared) if args.prepared else load(args.data_dir)
     hpo_config = {
         "hpoResourceConfig": {
             "maxNumberOfTrainingJobs": str(args.hpo_trials),
@@ -62,7 +85,7 @@ def main() -> int:
     result = train(
         args.recipe,
         data,
-        hyperparameters={},
+        hyperparameters=fixed,
         perform_hpo=args.hpo_trials > 0,
         hpo_config=hpo_config if args.hpo_trials > 0 else None,
         progress=progress,
