@@ -107,7 +107,8 @@ def test_exit_1_with_an_error_line_naming_what_to_do(config: Path) -> None:
 
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: campaign synth-campaign does not exist; run `airctx deploy` first\n"
+        "Error: campaign synth-campaign does not exist; run `airctx deploy` first "
+        "(or `airctx run`, which also builds what the campaign needs)\n"
     )
     assert "Traceback" not in result.output
 

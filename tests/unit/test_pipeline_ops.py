@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from airctx.config import load_settings
-from airctx.errors import ContextError, ResourceFailed, WaitTimeout
+from airctx.errors import ContextError, ResourceError, ResourceFailed, WaitTimeout
 from airctx.pipeline import pending as pending_module
 from airctx.pipeline.deploy import deploy
 from airctx.pipeline.imports import import_data
 from airctx.pipeline.query import Comparison, compare
 from airctx.pipeline.status import metrics, status
 from airctx.pipeline.teardown import ORDER, plan, teardown
-from airctx.pipeline.train import train
+from airctx.pipeline.train import latest_version, train
 from airctx.pipeline.waiter import Waiter
 from tests.unit.test_pipeline_steps import Harness, write_project
 
@@ -94,6 +94,21 @@ def test_status_gives_the_failure_reason_of_a_failed_resource(
     assert failed["detail"] == "Too few interactions for training"
     assert "failureReason" not in rows["campaign"]
     assert "failureReason" not in rows["dataset-group"]
+
+
+def test_a_failed_only_version_is_named_with_its_reason(deployed: Harness) -> None:
+    version = next(
+        r for r in status(deployed.project) if r["type"] == "solution-version"
+    )
+    fail(deployed, version["arn"], "Too few interactions for training")
+
+    with pytest.raises(ResourceError) as caught:
+        latest_version(deployed.project)
+
+    message = str(caught.value)
+    assert f"the newest, {version['arn']}, failed" in message
+    assert "(Too few interactions for training)" in message
+    assert "airctx wait" not in message
 
 
 def test_metrics_are_the_newest_versions(shared: Harness) -> None:

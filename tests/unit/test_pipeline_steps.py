@@ -476,3 +476,22 @@ def test_a_resource_created_meanwhile_by_another_run_is_adopted(
     assert missed == ["ListDatasetGroups"]
     assert harness.counts()["dataset-group"] == 1
     assert provisioned.dataset_group_arn.endswith(f"dataset-group/{name}")
+
+
+def test_prep_data_reports_what_it_wrote_and_dropped(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from airctx.pipeline.prep import prep_data
+
+    settings = harness.project.settings
+    rows = settings.prepared_csv("INTERACTIONS").read_text().splitlines()
+    source = tmp_path / "with-duplicate.csv"
+    source.write_text("\n".join([*rows, rows[1]]) + "\n")
+    lines: list[str] = []
+
+    report = prep_data(settings, input_path=source, progress=lines.append)
+
+    assert lines[-1] == (
+        f"  {report.interactions_written:,} interactions and "
+        f"{report.users_written:,} users written; dropped: duplicate event (1)"
+    )

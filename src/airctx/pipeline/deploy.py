@@ -137,6 +137,7 @@ def campaign_arn(project: Project) -> str:
     found = project.find("ListCampaigns", "campaigns", "name", name)
     if found is None:
         raise ResourceError(
-            f"campaign {name} does not exist; run `airctx deploy` first"
+            f"campaign {name} does not exist; run `airctx deploy` first (or "
+            "`airctx run`, which also builds what the campaign needs)"
         )
     return str(found["campaignArn"])

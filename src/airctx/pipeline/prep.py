@@ -52,6 +52,13 @@ def prep_data(
         project=settings.project,
     )
     _record_context_values(settings, report)
+    if progress is not None:
+        reasons = ", ".join(f"{k} ({v:,})" for k, v in report.dropped.items())
+        progress(
+            f"  {report.interactions_written:,} interactions and "
+            f"{report.users_written:,} users written"
+            + (f"; dropped: {reasons}" if reasons else "; nothing dropped")
+        )
     return report
 
 

@@ -243,8 +243,15 @@ def latest_version(project: Project, *, training: str = "ignore") -> str:
         return arn
     versions = [v for v in every if v["status"] == "ACTIVE"]
     if not versions:
+        if newest is not None and "FAILED" in newest["status"]:
+            reason = newest.get("failureReason") or "no reason given"
+            raise ResourceError(
+                f"solution {name} has no ACTIVE version: the newest, "
+                f"{newest['solutionVersionArn']}, failed ({reason}); fix the cause "
+                "and run `airctx train`"
+            )
         raise ResourceError(
             f"solution {name} has no ACTIVE version; run `airctx train` "
-            "(or `airctx wait`)"
+            "(or `airctx wait` while one is training)"
         )
     return str(max(versions, key=lambda v: v["creationDateTime"])["solutionVersionArn"])
