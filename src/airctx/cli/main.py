@@ -498,7 +498,9 @@ def create_schemas(app: App, output_format: str, quiet: bool) -> None:
     type=click.Choice(["FULL", "INCREMENTAL"]),
     default="FULL",
     show_default=True,
-    help="FULL replaces the dataset's data; INCREMENTAL adds.",
+    help="FULL replaces the dataset's data; INCREMENTAL appends only the rows of "
+    "the prepared file that airctx has not imported into the dataset before (every "
+    "row, with a warning, when it has no record of them).",
 )
 @wait_option
 @output_options

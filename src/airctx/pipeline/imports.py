@@ -3,7 +3,8 @@
 Validation runs first, on this machine, so a bad file costs seconds instead of a
 failed import job. Import jobs are named after the file's content hash: importing the
 same data again finds the finished job and does nothing, while changed data gets a
-new job.
+new job. An INCREMENTAL import sends only the rows the dataset does not hold yet (see
+``imported_rows``), since Personalize appends every row it is given.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from airctx.data.schema import check_spec
 from airctx.data.summary import PreparedSummary, summary_path
 from airctx.data.validate import ValidationReport, validate_files
 from airctx.errors import ConfigError, DataError, ResourceError, ValidationFailed
+from airctx.pipeline.imported_rows import RowRecord, file_hashes
 from airctx.pipeline.project import Project
 from airctx.pipeline.resources import create_schemas
 from airctx.pipeline.waiter import IN_FLIGHT
@@ -120,6 +122,8 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
             key=lambda j: j["creationDateTime"],
         )
         active = [j for j in jobs if j["status"] == "ACTIVE"]
+        record = RowRecord.for_dataset(project, kind, dataset_arn)
+        record.settle(project)
         # What the dataset holds now: a FULL import replaces the data, so the newest
         # finished job decides; an INCREMENTAL one added to it if it ever finished.
         if mode == "FULL":
@@ -133,8 +137,35 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
         if running:
             arn = str(running[-1]["datasetImportJobArn"])
             project.report(f"import {kind}: already under way ({arn})")
+        elif mode == "INCREMENTAL" and _record_is_current(record, active):
+            delta = record.delta(path)
+            if not delta.new:
+                project.report(
+                    f"import {kind}: no new rows in {path.name}; all {delta.known} "
+                    "were imported before, so no import job was started"
+                )
+                result.skipped.append(kind)
+                result.jobs[kind] = str(
+                    max(active, key=lambda j: j["creationDateTime"])[
+                        "datasetImportJobArn"
+                    ]
+                )
+                continue
+            project.report(
+                f"import {kind}: {delta.new} new rows appended; {delta.known} already "
+                "imported were skipped"
+            )
+            arn = _start(project, kind, dataset_arn, delta.path, base, ours, mode)
+            record.add_pending(arn, mode, delta.hashes)
         elif holds:
             project.report(f"import {kind}: {path.name} is what the dataset holds")
+            if mode == "FULL":
+                _start_record(
+                    project,
+                    record,
+                    path,
+                    max(active, key=lambda j: j["creationDateTime"]),
+                )
             result.skipped.append(kind)
             result.jobs[kind] = str(ours[-1]["datasetImportJobArn"])
             continue
@@ -146,24 +177,18 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
                 "job)"
             )
         else:
-            # The same content imported before and replaced since gets a new job.
-            suffix = f"-{len(ours) + 1}" if ours else ""
-            name = base[: 63 - len(suffix)] + suffix
-            location, role = _stage(project, kind, path)
-            params: dict[str, Any] = {
-                "jobName": name,
-                "datasetArn": dataset_arn,
-                "dataSource": {"dataLocation": location},
-                "importMode": mode,
-            }
-            if role:
-                params["roleArn"] = role
-            arn = str(
-                project.call("CreateDatasetImportJob", name, **params)[
-                    "datasetImportJobArn"
-                ]
-            )
-            project.report(f"import {kind}: started {arn}")
+            if mode == "INCREMENTAL":
+                project.report(
+                    f"warning: import {kind}: every row of {path.name} is appended, "
+                    "since airctx has no record of the rows the dataset holds "
+                    "(imported before airctx kept one, or by another tool); rows "
+                    "imported before are then held twice. A FULL import starts the "
+                    "record"
+                )
+            hashes = file_hashes(path) if mode == "FULL" else None
+            arn = _start(project, kind, dataset_arn, path, base, ours, mode)
+            if hashes is not None:
+                record.add_pending(arn, mode, hashes)
         result.jobs[kind] = arn
         project.wait_for(
             "dataset_import_job",
@@ -172,6 +197,7 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
             "datasetImportJob",
             "datasetImportJobArn",
         )
+        record.settle(project)
     for kind, dataset_arn in provisioned.datasets.items():
         if kind in result.jobs:
             continue
@@ -241,6 +267,59 @@ def unimported_changes(project: Project) -> bool:
         newest = max(active, key=lambda j: j["creationDateTime"])
         return not str(newest["jobName"]).startswith(base)
     return True
+
+
+def _start_record(
+    project: Project, record: RowRecord, path: Path, newest: dict[str, Any]
+) -> None:
+    """Record the rows of a FULL import made before airctx kept a record."""
+    arn = str(newest["datasetImportJobArn"])
+    if record.job() == arn:
+        return
+    job = project.describe(
+        "DescribeDatasetImportJob", "datasetImportJob", "datasetImportJobArn", arn
+    )
+    if job and job.get("importMode", "FULL") == "FULL":
+        record.add_pending(arn, "FULL", file_hashes(path))
+        record.settle(project)
+
+
+def _record_is_current(record: RowRecord, active: list[dict[str, Any]]) -> bool:
+    """Whether the record describes the dataset: no job it missed finished since."""
+    job = record.job()
+    if job is None or not active:
+        return False
+    newest = max(active, key=lambda j: j["creationDateTime"])
+    return bool(newest["datasetImportJobArn"] == job)
+
+
+def _start(
+    project: Project,
+    kind: str,
+    dataset_arn: str,
+    path: Path,
+    base: str,
+    ours: list[dict[str, Any]],
+    mode: str,
+) -> str:
+    """Stage ``path`` and start an import job of it; its ARN."""
+    # The same content imported before and replaced since gets a new job.
+    suffix = f"-{len(ours) + 1}" if ours else ""
+    name = base[: 63 - len(suffix)] + suffix
+    location, role = _stage(project, kind, path)
+    params: dict[str, Any] = {
+        "jobName": name,
+        "datasetArn": dataset_arn,
+        "dataSource": {"dataLocation": location},
+        "importMode": mode,
+    }
+    if role:
+        params["roleArn"] = role
+    arn = str(
+        project.call("CreateDatasetImportJob", name, **params)["datasetImportJobArn"]
+    )
+    project.report(f"import {kind}: started {arn}")
+    return arn
 
 
 def _check_appendable(
