@@ -165,7 +165,9 @@ def test_the_whole_pipeline_on_the_aws_backend(
     assert iam.get_role(RoleName="airline-ctx-personalize")["Role"]["Arn"]
     # Personalize was the served engine, reached over HTTP; nothing ran locally.
     assert served_campaigns(project.parent) == [deployed["campaignArn"]]
-    assert not (project.parent / "state").exists()
+    # The state directory holds only the record of the rows imported.
+    assert not (project.parent / "state" / "engine").exists()
+    assert [p.name for p in (project.parent / "state").iterdir()] == ["imported-rows"]
 
 
 def test_retired_recipe_is_refused_before_anything_is_billed(
