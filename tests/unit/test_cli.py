@@ -620,3 +620,19 @@ def test_an_empty_user_is_a_usage_error_for_queries(
 
     assert result.exit_code == 2, result.output
     assert "'--user': is empty" in result.stderr
+
+
+def test_validate_for_an_incremental_import_skips_the_dataset_minimums(
+    config: Path,
+) -> None:
+    interactions = config.parent / "prepared" / "interactions.csv"
+    rows = interactions.read_text(encoding="utf-8").splitlines()
+    interactions.write_text("\n".join(rows[:21]) + "\n", encoding="utf-8")
+
+    full = invoke(config, "validate", "--output", "json")
+    incremental = invoke(config, "validate", "--mode", "INCREMENTAL", "-o", "json")
+
+    assert full.exit_code == 1
+    assert json.loads(full.stdout)["ok"] is False
+    assert incremental.exit_code == 0, incremental.output
+    assert json.loads(incremental.stdout)["ok"] is True

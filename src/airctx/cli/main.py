@@ -456,9 +456,17 @@ def prep_data(
 
 
 @cli.command()
+@click.option(
+    "--mode",
+    type=click.Choice(["FULL", "INCREMENTAL"]),
+    default="FULL",
+    show_default=True,
+    help="The import to check for: INCREMENTAL skips Personalize's dataset minimums, "
+    "as `import --mode INCREMENTAL` does.",
+)
 @output_options
 @pass_app
-def validate(app: App, output_format: str, quiet: bool) -> None:
+def validate(app: App, mode: str, output_format: str, quiet: bool) -> None:
     """Check the prepared CSVs against their schemas and Personalize's minimums.
 
     Exit code 0 when it is safe to import, 1 when it is not.
@@ -470,7 +478,7 @@ def validate(app: App, output_format: str, quiet: bool) -> None:
     from airctx.pipeline.imports import validate as run_validate
 
     _set_output(app, output_format, quiet)
-    report = run_validate(app.project())
+    report = run_validate(app.project(), minimums=mode == "FULL")
     app.output.result(report.as_dict())
     if not report.ok:
         raise click.exceptions.Exit(1)
@@ -522,7 +530,10 @@ def import_(
 
 @cli.command()
 @click.option(
-    "--retrain", is_flag=True, help="Train a new version even if data is unchanged."
+    "--retrain",
+    is_flag=True,
+    help="Train a new version even when no import changed the data, e.g. to fold "
+    "in events tracked since the last training.",
 )
 @wait_option
 @output_options
@@ -812,7 +823,10 @@ def track_event(
 
 @cli.command()
 @click.option(
-    "--retrain", is_flag=True, help="Train a new version even if data is unchanged."
+    "--retrain",
+    is_flag=True,
+    help="Train a new version even when no import changed the data, e.g. to fold "
+    "in events tracked since the last training.",
 )
 @input_options("run")
 @output_options

@@ -186,7 +186,9 @@ def _current_version(
         project.report("data changed since the last training: training a new version")
         return None, False
     project.report(
-        f"solution version {latest['solutionVersionArn']} is current; reusing it"
+        f"solution version {latest['solutionVersionArn']} is current; reusing it "
+        "(events tracked since are served live; --retrain folds them into a new "
+        "version)"
     )
     return str(latest["solutionVersionArn"]), True
 
