@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -74,7 +75,7 @@ def ensure_role(
     """
     access = json.dumps(role_access_policy(bucket, prefix))
     with translate_errors(f"IAM role {role_name}"):
-        role = _get_role(iam, role_name)
+        role: Mapping[str, Any] | None = _get_role(iam, role_name)
         if role is None:
             logger.info("creating IAM role %s for Personalize", role_name)
             role = iam.create_role(

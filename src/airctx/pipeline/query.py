@@ -14,13 +14,16 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airctx.aws.errors import translate_errors
 from airctx.data.summary import PreparedSummary, summary_path
 from airctx.errors import ContextError
 from airctx.pipeline.deploy import campaign_arn, ensure_event_tracker
 from airctx.pipeline.project import Project
+
+if TYPE_CHECKING:
+    from mypy_boto3_personalize_events.type_defs import EventTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +279,10 @@ def track_event(
     session = session_id or f"{user_id}-{uuid.uuid4().hex[:12]}"
     with translate_errors(f"event tracker {tracking_id}"):
         project.clients.events.put_events(
-            trackingId=tracking_id, userId=user_id, sessionId=session, eventList=[event]
+            trackingId=tracking_id,
+            userId=user_id,
+            sessionId=session,
+            eventList=[cast("EventTypeDef", event)],
         )
     answer: dict[str, Any] = {
         "trackingId": tracking_id,
