@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -41,6 +42,18 @@ def skytrax_dir() -> Path | None:
         if (path / "raw-sample" / "airline.csv").is_file():
             return path
     return None
+
+
+def aws_cli() -> Path | None:
+    """The AWS CLI the test extra installs beside this Python, else one on PATH."""
+    beside = Path(sys.executable).with_name("aws")
+    if beside.is_file():
+        return beside
+    found = shutil.which("aws")
+    return Path(found) if found else None
+
+
+AWS_CLI = aws_cli()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from airctx.cli.main import cli
+from tests.conftest import AWS_CLI
 from tests.unit.test_pipeline_steps import write_project
 
 COMMANDS = sorted(cli.commands)
@@ -477,10 +478,8 @@ def test_an_endpoint_without_a_scheme_in_the_configuration_file_is_named(
 
 # -- serve ---
 
-AWS_CLI = Path("/work/venv/bin/aws")
 
-
-@pytest.mark.skipif(not AWS_CLI.exists(), reason="the AWS CLI is not installed")
+@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI is not installed")
 def test_the_aws_cli_example_in_serve_help_works_as_written(tmp_path: Path) -> None:
     from airctx.engine.core import LocalEngine
     from airctx.engine.server import make_server

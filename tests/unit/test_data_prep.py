@@ -21,7 +21,7 @@ from airctx.data.files import atomic_write
 from airctx.data.prep import SKYTRAX_COLUMNS, PrepReport, prepare
 from airctx.data.summary import PreparedSummary, summary_path
 from airctx.errors import DataError
-from tests.conftest import INTERACTIONS, USERS
+from tests.conftest import INTERACTIONS, USERS, skytrax_dir
 
 SKYTRAX_HEADER = (
     "airline_name,link,title,author,author_country,date,content,aircraft,"
@@ -646,12 +646,8 @@ def test_reader_mapping_is_the_only_skytrax_knowledge() -> None:
 
 
 def _real_sample() -> Path | None:
-    candidates = [Path("/work/shared/data/skytrax/raw-sample/airline.csv")]
-    if os.environ.get("AIRCTX_DATA_DIR"):
-        candidates.insert(
-            0, Path(os.environ["AIRCTX_DATA_DIR"]) / "raw-sample/airline.csv"
-        )
-    return next((p for p in candidates if p.is_file()), None)
+    found = skytrax_dir()
+    return None if found is None else found / "raw-sample" / "airline.csv"
 
 
 @pytest.mark.realdata

@@ -9,7 +9,6 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,10 +23,10 @@ from airctx.engine.errors import ResourceNotFound
 from airctx.engine.server import Server, is_loopback, make_server
 from airctx.engine.sigv4 import SigV4Verifier
 from airctx.engine.wire import WireError
+from tests.conftest import AWS_CLI
 
 KEY_ID = "AKIDLOCALTEST"
 SECRET = "local-secret"
-AWS_CLI = Path("/work/venv/bin/aws")
 
 
 class FakeEngine:
@@ -268,7 +267,7 @@ def test_missing_operations_are_501_naming_the_operation(open_server: Server) ->
     )
 
 
-@pytest.mark.skipif(not AWS_CLI.exists(), reason="the AWS CLI is not installed")
+@pytest.mark.skipif(AWS_CLI is None, reason="the AWS CLI is not installed")
 def test_the_aws_cli_gets_recommendations(signed_server: Server) -> None:
     environment = {
         **os.environ,
