@@ -463,10 +463,47 @@ def test_a_column_used_by_another_field_is_never_suggested(tmp_path: Path) -> No
     message = str(info.value)
     assert f"{users_in}: line 1: missing column(s) 'USER_RESIDENCE'" in message
     assert "did you mean" not in message
-    assert (
-        "unused column(s) 'NATIONALITY', 'sample_rows_evidence' may hold "
-        "'USER_RESIDENCE'" in message
+    assert message.endswith(
+        "one of the file's other columns ('NATIONALITY', 'sample_rows_evidence') "
+        "may hold 'USER_RESIDENCE': rename that column to USER_RESIDENCE"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "hint"),
+    [
+        (
+            "USER_ID,country",
+            "the file's other column 'country' may hold 'USER_RESIDENCE': "
+            "rename it to USER_RESIDENCE",
+        ),
+        (
+            "id,country",
+            "the file's other columns ('id', 'country') may hold 'USER_ID', "
+            "'USER_RESIDENCE': rename each to the expected name it holds",
+        ),
+    ],
+    ids=["one-column", "two-columns"],
+)
+def test_a_users_file_with_other_column_names_says_what_to_rename(
+    tmp_path: Path, header: str, hint: str
+) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,1400000000,Economy,RATING,7",
+        ],
+    )
+    users_in = write(tmp_path / "users.csv", [header, "u1,Belgium"])
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out", users_input=users_in)
+
+    message = str(info.value)
+    assert message.startswith(f"{users_in}: line 1: missing column(s) ")
+    assert message.endswith(hint)
+    assert not (tmp_path / "out" / "interactions.csv").exists()
 
 
 @pytest.mark.parametrize(

@@ -149,16 +149,35 @@ def missing_columns_message(
     # A few leftover columns are likely candidates under another name.
     leftover = list(lower.values())
     if unmatched and 0 < len(leftover) <= _MAX_LEFTOVER_HINT:
-        hints.append(
-            f"the file's unused column(s) {', '.join(map(repr, leftover))} may hold "
-            f"{', '.join(map(repr, unmatched))}: rename that column in the file"
-        )
+        hints.append(_rename_hint(leftover, unmatched))
     message = (
         f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} "
         f"for {what}; "
         f"expected {', '.join(expected)}; found {', '.join(header) or 'nothing'}"
     )
     return message + (" — " + " ".join(hints) if hints else "")
+
+
+def _rename_hint(leftover: Sequence[str], unmatched: Sequence[str]) -> str:
+    """Which of the file's other columns to rename, worded for how many there are."""
+    wanted = ", ".join(map(repr, unmatched))
+    if len(leftover) == 1:
+        where = f"the file's other column {leftover[0]!r} may hold {wanted}"
+    elif len(unmatched) == 1:
+        where = (
+            f"one of the file's other columns ({', '.join(map(repr, leftover))}) "
+            f"may hold {wanted}"
+        )
+    else:
+        where = (
+            f"the file's other columns ({', '.join(map(repr, leftover))}) may hold "
+            f"{wanted}"
+        )
+    if len(unmatched) == 1 and len(leftover) == 1:
+        return f"{where}: rename it to {unmatched[0]}"
+    if len(unmatched) == 1:
+        return f"{where}: rename that column to {unmatched[0]}"
+    return f"{where}: rename each to the expected name it holds"
 
 
 def _close_match(name: str, candidates: list[str]) -> str | None:
