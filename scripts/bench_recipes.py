@@ -161,9 +161,14 @@ def metrics(scores: Matrix, targets: Any, catalog_size: int) -> dict[str, float]
     }
 
 
-def ndcg10(scores: Matrix, targets: Any) -> float:
+def ndcg10_each(scores: Matrix, targets: Any) -> Any:
+    """NDCG@10 of every query (one relevant item each)."""
     rank = ranks(scores, targets)
-    return float(np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+    return np.where(rank < 10, 1.0 / np.log2(rank + 2.0), 0.0)
+
+
+def ndcg10(scores: Matrix, targets: Any) -> float:
+    return float(ndcg10_each(scores, targets).mean())
 
 
 # ---- shared signals for peers and blends -----------------------------------------
@@ -494,7 +499,9 @@ def evaluate(name: str, scores: Matrix, split: Split, **kw: Any) -> Row:
         if mask.any()
     }
     overall = metrics(scores, split.targets, split.catalog.size)
-    return Row(name, overall, per_cabin, **kw)
+    row = Row(name, overall, per_cabin, **kw)
+    row.extra["gains"] = ndcg10_each(scores, split.targets)
+    return row
 
 
 def time_queries(query: Callable[[str, str], object], split: Split) -> float:
@@ -716,9 +723,15 @@ def benchmark(path: Path, users: pd.DataFrame | None, with_peers: bool) -> None:
         print_ratio("default", default, peers)
         if users is not None:
             print_ratio("interactions only", rows[2], plain_peers)
+    premium = np.isin(np.array(test.cabins), PREMIUM)
+    low, high = ratio_interval(
+        without.extra["gains"][premium], default.extra["gains"][premium]
+    )
     print(
         f"premium cabins NDCG@10: with context {default.per_cabin['premium']:.4f}, "
-        f"without {without.per_cabin['premium']:.4f}"
+        f"without {without.per_cabin['premium']:.4f} (without / with "
+        f"{without.per_cabin['premium'] / default.per_cabin['premium']:.3f}, 95% "
+        f"bootstrap interval {low:.3f}-{high:.3f})"
     )
     if combined is not None:
         print(
@@ -770,10 +783,27 @@ def ensemble(
 def print_ratio(label: str, recipe: Row, peers: Sequence[Row]) -> None:
     best = max(peers, key=lambda r: r.overall["NDCG@10"])
     mine, theirs = recipe.overall["NDCG@10"], best.overall["NDCG@10"]
+    low, high = ratio_interval(recipe.extra["gains"], best.extra["gains"])
     print(
         f"{label}: NDCG@10 / best peer ({best.name}) = {mine:.4f} / {theirs:.4f} "
-        f"= {mine / theirs:.3f}"
+        f"= {mine / theirs:.3f} (95% bootstrap interval {low:.3f}-{high:.3f})"
     )
+
+
+def ratio_interval(
+    mine: Any, theirs: Any, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Paired bootstrap over the test queries of mean(mine) / mean(theirs).
+
+    Both models are scored on the same resampled queries, so the interval shows
+    how far the ratio could move with another draw of reviewers, not the spread
+    of each model on its own.
+    """
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, mine.size, size=(resamples, mine.size))
+    ratios = mine[picks].mean(axis=1) / theirs[picks].mean(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
 
 
 # ---- scale ----------------------------------------------------------------------
