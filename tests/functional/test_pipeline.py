@@ -151,3 +151,28 @@ def test_running_steps_again_creates_nothing(pipeline: Airctx) -> None:
     assert sorted(imported["unchanged"]) == ["INTERACTIONS", "USERS"]
     assert pipeline("train")["reused"] is True
     assert pipeline("deploy")["changed"] is False
+
+
+def test_importing_a_subset_of_the_reviews_is_refused_unless_replace(
+    tmp_path: Path,
+) -> None:
+    found = skytrax_dir()
+    if found is None:
+        pytest.skip("Skytrax data not found: set AIRCTX_DATA_DIR or use ../shared/data")
+    data = tmp_path / "data"
+    sample = copy_sample(found, data / "raw-sample")
+    run = Airctx(write_project_config(tmp_path), data)
+    run("prep-data")
+    run("import")
+    # The same reviews less the last 300 lines, as if only older reviews were given.
+    lines = sample.read_text(encoding="utf-8").splitlines(keepends=True)
+    older = tmp_path / "older.csv"
+    older.write_text("".join(lines[:-300]), encoding="utf-8")
+    run("prep-data", "--input", str(older))
+
+    refused = run("import", expect=1)
+
+    assert "a FULL import replaces the dataset's data" in refused.output
+    assert "Nothing was imported" in refused.output
+    replaced = run("import", "--replace")
+    assert replaced["importJobs"]["INTERACTIONS"]

@@ -130,3 +130,76 @@ def test_row_hash_ignores_quoting_and_surrounding_spaces(tmp_path: Path) -> None
     assert list(file_hashes(plain)) == list(file_hashes(quoted))
     assert len(file_hashes(plain)) == 2
     assert row_hash(["x", "1"]) != row_hash(["x1", ""])
+
+
+# -- a FULL import never drops interactions silently ---------------------------
+
+
+def _keep_first(path: Path, rows: int) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[: rows + 1]) + "\n", encoding="utf-8")
+
+
+def _held(h: Harness) -> int:
+    group = h.engine.store.list("dataset-group")[0].arn
+    return len(training_data(h.engine.store, group).interactions)
+
+
+def test_a_full_import_that_would_drop_interactions_is_refused(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from airctx.errors import ResourceError
+
+    import_data(harness.project)
+    jobs = _jobs(harness)
+    interactions = tmp_path / "prepared" / "interactions.csv"
+    _keep_first(interactions, 1000)
+
+    with pytest.raises(ResourceError) as caught:
+        import_data(harness.project)
+
+    message = str(caught.value)
+    assert str(interactions) in message
+    assert "lacks 200 of the 1,200 interactions" in message
+    assert "--mode INCREMENTAL" in message and "--replace" in message
+    assert "Nothing was imported" in message
+    assert _jobs(harness) == jobs
+    assert _held(harness) == 1200
+
+
+def test_replace_lets_a_full_import_drop_interactions(
+    harness: Harness, tmp_path: Path
+) -> None:
+    import_data(harness.project)
+    _keep_first(tmp_path / "prepared" / "interactions.csv", 1000)
+
+    import_data(harness.project, replace=True)
+
+    assert _held(harness) == 1000
+    # The record follows the data: the smaller file is now what is held.
+    _append(tmp_path / "prepared" / "interactions.csv", EXTRA)
+    import_data(harness.project)
+    assert _held(harness) == 1003
+
+
+def test_a_full_import_of_more_rows_than_held_needs_no_flag(
+    harness: Harness, tmp_path: Path
+) -> None:
+    import_data(harness.project)
+    _append(tmp_path / "prepared" / "interactions.csv", EXTRA)
+
+    import_data(harness.project)
+
+    assert _held(harness) == 1203
+
+
+def test_without_a_record_a_full_import_goes_ahead(
+    harness: Harness, tmp_path: Path
+) -> None:
+    import_data(harness.project)
+    shutil.rmtree(harness.project.settings.state_dir / "imported-rows")
+    _keep_first(tmp_path / "prepared" / "interactions.csv", 1000)
+
+    import_data(harness.project)
+
+    assert _held(harness) == 1000

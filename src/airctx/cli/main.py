@@ -245,6 +245,15 @@ def wait_option(func: F) -> F:
     )(func)
 
 
+def replace_option(func: F) -> F:
+    return click.option(
+        "--replace",
+        is_flag=True,
+        help="Let a FULL import replace interactions imported before that the "
+        "prepared file lacks (otherwise refused, nothing imported).",
+    )(func)
+
+
 class ContextPair(click.ParamType[str]):
     """One ``KEY=VALUE`` context pair.
 
@@ -510,22 +519,33 @@ def create_schemas(app: App, output_format: str, quiet: bool) -> None:
     "the prepared file that airctx has not imported into the dataset before (every "
     "row, with a warning, when it has no record of them).",
 )
+@replace_option
 @wait_option
 @output_options
 @pass_app
 def import_(
-    app: App, mode: str, no_wait: bool, output_format: str, quiet: bool
+    app: App,
+    mode: str,
+    replace: bool,
+    no_wait: bool,
+    output_format: str,
+    quiet: bool,
 ) -> None:
     """Validate the prepared CSVs and import them into Personalize datasets.
+
+    A FULL import replaces the data a dataset holds; one whose prepared
+    interactions lack rows imported before is refused unless --replace is given.
 
     \b
     Example:
       airctx import
+      airctx import --mode INCREMENTAL
     """
     from airctx.pipeline.imports import import_data
 
     _set_output(app, output_format, quiet)
-    app.output.result(import_data(app.project(wait=not no_wait), mode=mode).as_dict())
+    result = import_data(app.project(wait=not no_wait), mode=mode, replace=replace)
+    app.output.result(result.as_dict())
 
 
 @cli.command()
@@ -828,12 +848,14 @@ def track_event(
     help="Train a new version even when no import changed the data, e.g. to fold "
     "in events tracked since the last training.",
 )
+@replace_option
 @input_options("run")
 @output_options
 @pass_app
 def run(
     app: App,
     retrain: bool,
+    replace: bool,
     input_path: str | None,
     input_format: str | None,
     users_input: str | None,
@@ -858,6 +880,7 @@ def run(
         app.settings(),
         app.project(),
         retrain=retrain,
+        replace=replace,
         progress=app.output.progress,
         input_path=Path(input_path) if input_path else None,
         input_format=input_format,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from airctx.config import Settings
 from airctx.data.schema import check_spec
 from airctx.data.summary import PreparedSummary, summary_path
@@ -90,8 +92,14 @@ def validate(project: Project, *, minimums: bool = True) -> ValidationReport:
     )
 
 
-def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
-    """Validate, then import every prepared dataset into its Personalize dataset."""
+def import_data(
+    project: Project, *, mode: str = "FULL", replace: bool = False
+) -> ImportResult:
+    """Validate, then import every prepared dataset into its Personalize dataset.
+
+    A FULL import replaces what a dataset holds, so one that would drop
+    interactions imported before is refused unless ``replace`` is given.
+    """
     check_prepared_for(project.settings)
     report = validate(project, minimums=mode == "FULL")
     result = ImportResult(validation=report.as_dict())
@@ -105,6 +113,8 @@ def import_data(project: Project, *, mode: str = "FULL") -> ImportResult:
     provisioned = create_schemas(project)
     if mode == "INCREMENTAL":
         _check_appendable(project, provisioned.datasets, prepared_files(project))
+    elif not replace:
+        _check_nothing_dropped(project, provisioned.datasets, prepared_files(project))
     for kind, path in prepared_files(project).items():
         dataset_arn = provisioned.datasets[kind]
         base = _job_name(project.settings.project, kind, path)
@@ -341,6 +351,46 @@ def _check_appendable(
             f"the {', '.join(empty)} dataset(s) hold no data yet, and an INCREMENTAL "
             "import can only add to earlier data; run `airctx import` (FULL) first. "
             "Nothing was imported."
+        )
+
+
+def _check_nothing_dropped(
+    project: Project, datasets: dict[str, str], files: dict[str, Path]
+) -> None:
+    """Refuse a FULL import that would remove interactions the dataset holds.
+
+    Interactions are the record of what happened, so a prepared file that lacks
+    some of them (prepared from the new reviews alone, say) would lose them. Users
+    and items rows are descriptions that a FULL import is meant to update, so they
+    are not checked. Without a record of the rows imported, nothing is known to be
+    lost and the import goes ahead.
+    """
+    path = files.get("INTERACTIONS")
+    if path is None or "INTERACTIONS" not in datasets:
+        return
+    active = [
+        j
+        for j in project.paginate(
+            "ListDatasetImportJobs",
+            "datasetImportJobs",
+            datasetArn=datasets["INTERACTIONS"],
+        )
+        if j["status"] == "ACTIVE"
+    ]
+    record = RowRecord.for_dataset(project, "INTERACTIONS", datasets["INTERACTIONS"])
+    record.settle(project)
+    if not _record_is_current(record, active):
+        return
+    held = record.rows()
+    lost = int(held.size - np.isin(held, file_hashes(path)).sum())
+    if lost:
+        raise ResourceError(
+            f"{path} lacks {lost:,} of the {held.size:,} interactions the "
+            f"INTERACTIONS dataset holds, and a FULL import replaces the dataset's "
+            "data, so they would be lost. Nothing was imported. Prepare the old and "
+            "new reviews together and import again, append the new rows with "
+            "`airctx import --mode INCREMENTAL`, or pass --replace to replace the "
+            "data on purpose"
         )
 
 

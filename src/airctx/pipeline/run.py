@@ -59,6 +59,7 @@ def run_all(
     project: Project,
     *,
     retrain: bool = False,
+    replace: bool = False,
     progress: Callable[[str], None] | None = None,
     input_path: Path | None = None,
     input_format: str | None = None,
@@ -74,7 +75,7 @@ def run_all(
     )
     result.steps["prep"] = prepared.as_dict()
     say("[2/5] import (schemas, dataset group, datasets, import jobs)")
-    result.steps["import"] = import_data(project).as_dict()
+    result.steps["import"] = import_data(project, replace=replace).as_dict()
     say("[3/5] train")
     trained = train(project, retrain=retrain)
     if trained.training_hours is not None:
