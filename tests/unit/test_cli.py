@@ -577,6 +577,51 @@ def test_prep_data_and_run_share_the_users_input_option() -> None:
     assert prep.help == run.help and prep.help and "users CSV" in prep.help
 
 
+def test_prep_data_takes_user_metadata_from_the_users_input_only(
+    config: Path, tmp_path: Path
+) -> None:
+    from tests.unit.test_data_prep import SKYTRAX_HEADER, skytrax_row
+
+    raw = tmp_path / "airline.csv"
+    raw.write_text(
+        "\n".join(
+            [
+                SKYTRAX_HEADER,
+                skytrax_row(author="Colin Pay", country="United Kingdom"),
+                skytrax_row(author="Ann Lee", country="Belgium"),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    users = tmp_path / "u4.csv"
+    users.write_text(
+        "USER_ID,USER_RESIDENCE\nColinPay,Narnia\nJDowns,Mars\n", encoding="utf-8"
+    )
+
+    result = invoke(
+        config, "prep-data", "--input", str(raw), "--users-input", str(users)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"2 interactions and 2 users (from {users}) written" in result.stderr
+    prepared = config.parent / "prepared" / "users.csv"
+    assert prepared.read_text(encoding="utf-8") == (
+        "USER_ID,USER_RESIDENCE\nColinPay,Narnia\nJDowns,Mars\n"
+    )
+
+    users.write_text("USER_ID,USER_RESIDENCE\n", encoding="utf-8")
+    result = invoke(
+        config, "prep-data", "--input", str(raw), "--users-input", str(users)
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: {users}: the users file has a header but no rows"
+    )
+    assert prepared.read_text(encoding="utf-8").endswith("JDowns,Mars\n")
+
+
 # -- ids and values ---
 
 

@@ -216,8 +216,9 @@ def input_options(command: str) -> Callable[[F], F]:
             type=click.Path(dir_okay=False),
             envvar=f"{prefix}_USERS_INPUT",
             help="A Personalize-format users CSV (the users schema's columns) to use "
-            "as user metadata, relative to the current folder (default: "
-            "data.users_input from the configuration, relative to the data folder).",
+            "as the user metadata instead of deriving it from the reviews, relative "
+            "to the current folder (default: data.users_input from the "
+            "configuration, relative to the data folder).",
         )(func)
         func = click.option(
             "--input-format",
