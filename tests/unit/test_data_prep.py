@@ -610,6 +610,48 @@ def test_a_users_file_with_other_column_names_says_what_to_rename(
     assert not (tmp_path / "out" / "interactions.csv").exists()
 
 
+def test_a_repeated_column_is_an_error_naming_the_column(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE,USER_ID",
+            "u1,i1,1400000000,Economy,RATING,7,u2",
+        ],
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out")
+
+    assert str(info.value).startswith(
+        f"{src}: line 1: column 'USER_ID' appears 2 times (columns 1, 7); keep one "
+    )
+    assert not (tmp_path / "out" / "interactions.csv").exists()
+
+
+def test_a_repeated_column_in_a_users_input_is_an_error(tmp_path: Path) -> None:
+    src = write(tmp_path / "airline.csv", [SKYTRAX_HEADER, skytrax_row()])
+    users_in = write(
+        tmp_path / "users.csv",
+        ["USER_ID,USER_RESIDENCE,USER_RESIDENCE", "AnnLee,Peru,Chile"],
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out", users_input=users_in)
+
+    assert str(info.value).startswith(
+        f"{users_in}: line 1: column 'USER_RESIDENCE' appears 2 times (columns 2, 3)"
+    )
+
+
+def test_a_repeated_column_that_is_not_read_does_no_harm(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "airline.csv",
+        [SKYTRAX_HEADER + ",extra,extra", skytrax_row() + ",a,b"],
+    )
+    report = run(src, tmp_path / "out")
+    assert report.interactions_written == 1
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -151,6 +151,22 @@ def test_header_must_match_schema_order(tmp_path: Path) -> None:
     assert report.summary.interactions_after_filters == 1200
 
 
+def test_a_repeated_column_is_named_at_line_1(tmp_path: Path) -> None:
+    files = {
+        "INTERACTIONS": write(tmp_path / "i.csv", HEADER, good_rows()),
+        "USERS": write(
+            tmp_path / "u.csv", "USER_ID,USER_ID,USER_RESIDENCE", ["u1,u2,Peru"]
+        ),
+    }
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None
+    )
+    assert [(p.file, p.line, p.column, p.rule) for p in report.errors] == [
+        (str(files["USERS"]), 1, "USER_ID", "header")
+    ]
+    assert "column 'USER_ID' appears 2 times (columns 1, 2)" in report.errors[0].message
+
+
 def test_missing_column_stops_that_file(tmp_path: Path) -> None:
     header = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE"
     report = validate_files(

@@ -9,7 +9,7 @@ import difflib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -125,6 +125,34 @@ def short_row_message(path: Path, fmt: TextFormat) -> str | None:
             # pandas has parsed the file already.
             return None
     return None
+
+
+def duplicate_columns_message(
+    path: Path, header: Sequence[str], used: Collection[str]
+) -> str | None:
+    """A message naming the columns read that the header names more than once.
+
+    pandas would silently read the first and rename the others (``USER_ID.1``), so
+    half of what the file meant would be lost. Duplicates among columns that are not
+    read (say two empty headers of a raw export) do no harm and are let through.
+    """
+    places: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        if name in used:
+            places.setdefault(name, []).append(number)
+    repeated = {name: where for name, where in places.items() if len(where) > 1}
+    if not repeated:
+        return None
+    detail = "; ".join(
+        f"column {name!r} appears {len(where)} times (columns "
+        + ", ".join(map(str, where))
+        + ")"
+        for name, where in repeated.items()
+    )
+    return (
+        f"{path}: line 1: {detail}; keep one column of each name, or rename the "
+        "others, so it is clear which one holds the data"
+    )
 
 
 def missing_columns_message(

@@ -37,6 +37,7 @@ from airctx.config import DatasetSpec, FieldSpec
 from airctx.data.files import (
     TextFormat,
     atomic_write,
+    duplicate_columns_message,
     missing_columns_message,
     short_row_message,
     sniff,
@@ -548,6 +549,9 @@ def _source(
     needed = source.usecols
     if any(c not in fmt.header for c in needed):
         raise DataError(missing_columns_message(path, fmt.header, needed, what))
+    repeated = duplicate_columns_message(path, fmt.header, needed)
+    if repeated is not None:
+        raise DataError(repeated)
     return source
 
 
@@ -874,6 +878,9 @@ def _users_input_format(path: Path, spec: DatasetSpec) -> TextFormat:
         raise DataError(
             missing_columns_message(path, fmt.header, spec.names, "a users CSV")
         )
+    repeated = duplicate_columns_message(path, fmt.header, spec.names)
+    if repeated is not None:
+        raise DataError(repeated)
     with path.open(encoding=fmt.encoding, newline="") as handle:
         rows = csv.reader(handle, delimiter=fmt.delimiter)
         try:

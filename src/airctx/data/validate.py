@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from airctx.config import DatasetSpec
-from airctx.data.files import short_row_message, sniff
+from airctx.data.files import duplicate_columns_message, short_row_message, sniff
 from airctx.data.schema import ID_FIELDS, MAX_CATEGORICAL_CHARS, MAX_ID_CHARS
 from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
@@ -455,6 +455,11 @@ def _checked_chunks(
             "Personalize reads comma-separated files",
             line=1,
         )
+        return
+    repeated = duplicate_columns_message(path, fmt.header, spec.names)
+    if repeated is not None:
+        name = next(n for n in spec.names if fmt.header.count(n) > 1)
+        check.problem("header", repeated, line=1, column=name)
         return
     if fmt.header != spec.names:
         missing = [n for n in spec.names if n not in fmt.header]
