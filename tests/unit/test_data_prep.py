@@ -731,7 +731,7 @@ def test_a_short_row_is_named_with_its_field_count(tmp_path: Path) -> None:
         run(src, tmp_path / "out", users=None)
 
     assert str(info.value).startswith(
-        f"{src}: line 3 has 2 field(s) where the header has 6;"
+        f"{src}: line 3 has 2 field(s) where the header has 6 (no field for TIMESTAMP);"
     )
 
 

@@ -470,7 +470,10 @@ def prep_data(
 def validate(app: App, mode: str, output_format: str, quiet: bool) -> None:
     """Check the prepared CSVs against their schemas and Personalize's minimums.
 
-    Exit code 0 when it is safe to import, 1 when it is not.
+    Exit code 0 when it is safe to import, 1 when it is not. Many problems of one
+    kind print as one line with examples; --output json lists up to 20 of each.
+    Checks that need a file that could not be read to the end are listed as
+    skipped.
 
     \b
     Example:
@@ -480,7 +483,7 @@ def validate(app: App, mode: str, output_format: str, quiet: bool) -> None:
 
     _set_output(app, output_format, quiet)
     report = run_validate(app.project(), minimums=mode == "FULL")
-    app.output.result(report.as_dict())
+    app.output.result(report.as_dict(), text=report.text())
     if not report.ok:
         raise click.exceptions.Exit(1)
 
@@ -526,7 +529,8 @@ def import_(
     from airctx.pipeline.imports import import_data
 
     _set_output(app, output_format, quiet)
-    app.output.result(import_data(app.project(wait=not no_wait), mode=mode).as_dict())
+    result = import_data(app.project(wait=not no_wait), mode=mode)
+    app.output.result(result.as_dict(), text=result.text())
 
 
 @cli.command()

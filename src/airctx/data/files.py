@@ -100,8 +100,30 @@ def _detect_encoding(path: Path) -> tuple[str, str | None]:
             lines_before += block.count(b"\n")
 
 
-def short_row_message(path: Path, fmt: TextFormat) -> str | None:
-    """A message naming the first row with fewer fields than the header, if any.
+@dataclass(frozen=True)
+class ShortRow:
+    """A row with fewer fields than the header: where, and what it lacks."""
+
+    line: int
+    fields: int
+    header: tuple[str, ...]
+
+    @property
+    def first_missing(self) -> str:
+        """The first column the row has no field for."""
+        return self.header[self.fields]
+
+    def describe(self) -> str:
+        """What is wrong and what to do, without the file and line."""
+        return (
+            f"{self.fields} field(s) where the header has {len(self.header)} (no "
+            f"field for {self.first_missing}); check the delimiter and the quoting, "
+            "or add the missing fields (an empty field still needs its delimiter)"
+        )
+
+
+def find_short_row(path: Path, fmt: TextFormat) -> ShortRow | None:
+    """The first row with fewer fields than the header, if any.
 
     pandas fills a short row's missing fields with empty strings, so it reads as
     a row of empty values; callers scan only once they see a row ending empty.
@@ -114,17 +136,20 @@ def short_row_message(path: Path, fmt: TextFormat) -> str | None:
             for row in reader:
                 # A blank line is skipped by pandas too.
                 if row and len(row) < expected:
-                    return (
-                        f"{path}: line {reader.line_num} has {len(row)} field(s) "
-                        f"where the header has {expected}; check the delimiter "
-                        "and the quoting, or add the missing fields (an empty "
-                        "field still needs its delimiter)"
-                    )
+                    return ShortRow(reader.line_num, len(row), tuple(fmt.header))
         except csv.Error:
             # The csv module's own limits (e.g. a huge field) end the check;
             # pandas has parsed the file already.
             return None
     return None
+
+
+def short_row_message(path: Path, fmt: TextFormat) -> str | None:
+    """A message naming the file, line and field count of the first short row."""
+    short = find_short_row(path, fmt)
+    if short is None:
+        return None
+    return f"{path}: line {short.line} has {short.describe()}"
 
 
 def duplicate_columns_message(
