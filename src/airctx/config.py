@@ -12,6 +12,7 @@ project can be run from anywhere.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -134,6 +135,20 @@ class AwsSettings:
     retry_mode: str = "standard"
 
 
+# Seconds a command waits for each kind of resource unless waits.timeouts says
+# otherwise; its keys are the only kinds waits.timeouts accepts.
+DEFAULT_TIMEOUTS: Mapping[str, float] = {
+    "dataset_group": 600,
+    "dataset": 600,
+    "dataset_import_job": 3600,
+    "solution": 600,
+    "solution_version": 6 * 3600,
+    "campaign": 1800,
+    "event_tracker": 600,
+    "filter": 600,
+}
+
+
 @dataclass(frozen=True)
 class WaitSettings:
     """How long to wait for each kind of asynchronous resource, in seconds."""
@@ -141,16 +156,7 @@ class WaitSettings:
     poll_seconds: float = 1.0
     max_poll_seconds: float = 60.0
     timeouts: Mapping[str, float] = field(
-        default_factory=lambda: {
-            "dataset_group": 600,
-            "dataset": 600,
-            "dataset_import_job": 3600,
-            "solution": 600,
-            "solution_version": 6 * 3600,
-            "campaign": 1800,
-            "event_tracker": 600,
-            "filter": 600,
-        }
+        default_factory=lambda: dict(DEFAULT_TIMEOUTS)
     )
 
     def timeout_for(self, kind: str) -> float:
@@ -302,6 +308,8 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         raise ConfigError(
             "configuration: 'project' (the dataset group name) is required"
         )
+    for key in ("datasets", "data", "solution", "campaign", "aws", "waits"):
+        _mapping(key, raw.get(key))
     datasets = _datasets(raw.get("datasets") or {})
     return Settings(
         project=_check_name("project", raw["project"]),
@@ -313,7 +321,7 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path) -> Settings:
         solution=_solution(raw.get("solution") or {}),
         campaign=_campaign(raw.get("campaign") or {}),
         aws=_section(AwsSettings, "aws", raw.get("aws") or {}),
-        waits=_section(WaitSettings, "waits", raw.get("waits") or {}),
+        waits=_waits(raw.get("waits") or {}),
     )
 
 
@@ -326,6 +334,8 @@ def _datasets(raw: Mapping[str, Any]) -> dict[str, DatasetSpec]:
                 f"datasets.{key}: unknown dataset kind; use one of "
                 + ", ".join(k.lower() for k in DATASET_KINDS)
             )
+        _mapping(f"datasets.{key}", body)
+        _reject_unknown(f"datasets.{key}", body or {}, {"fields"})
         fields_raw = (body or {}).get("fields")
         if not isinstance(fields_raw, list) or not fields_raw:
             raise ConfigError(
@@ -372,6 +382,7 @@ def _data(raw: Mapping[str, Any], base_dir: Path) -> DataSettings:
             "chunk_rows",
         },
     )
+    _check_types(DataSettings, "data", raw, ("input", "users_input"))
     data_dir = raw.get("data_dir")
     return DataSettings(
         data_dir=_path(base_dir, data_dir) if data_dir else None,
@@ -406,6 +417,10 @@ def _solution(raw: Mapping[str, Any]) -> SolutionSettings:
             "training_mode",
         },
     )
+    _check_types(SolutionSettings, "solution", raw, ("name", "recipe", "event_type"))
+    _mapping("solution.hpo", raw.get("hpo"))
+    _mapping("solution.algorithm_hyperparameters", raw.get("algorithm_hyperparameters"))
+    _mapping("solution.hpo.ranges", (raw.get("hpo") or {}).get("ranges"))
     hpo = _section(HpoSettings, "solution.hpo", raw.get("hpo") or {})
     if not 1 <= hpo.max_training_jobs <= 40:
         raise ConfigError("solution.hpo.max_training_jobs must be between 1 and 40")
@@ -489,6 +504,48 @@ def _campaign(raw: Mapping[str, Any]) -> CampaignSettings:
     return campaign
 
 
+def _waits(raw: Mapping[str, Any]) -> WaitSettings:
+    """The wait settings; ``timeouts`` names only known kinds, each over 0 seconds,
+    and a kind it leaves out keeps its default."""
+    timeouts = raw.get("timeouts")
+    _mapping("waits.timeouts", timeouts)
+    waits: WaitSettings = _section(
+        WaitSettings, "waits", {k: v for k, v in raw.items() if k != "timeouts"}
+    )
+    for key in ("poll_seconds", "max_poll_seconds"):
+        _seconds(f"waits.{key}", getattr(waits, key))
+    given = timeouts or {}
+    _reject_unknown("waits.timeouts", given, set(DEFAULT_TIMEOUTS))
+    merged = dict(DEFAULT_TIMEOUTS)
+    for kind, value in given.items():
+        merged[kind] = _seconds(f"waits.timeouts.{kind}", value)
+    return replace(waits, timeouts=merged)
+
+
+def _seconds(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(
+            f"{where} must be a number of seconds greater than 0, not {value!r}"
+        )
+    return float(value)
+
+
+def _mapping(where: str, value: Any) -> None:
+    """Refuse a section that is set to something other than a mapping."""
+    if value is not None and not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping of keys to values, not {value!r}")
+
+
+def _check_types(
+    cls: Any, where: str, raw: Mapping[str, Any], keys: tuple[str, ...]
+) -> None:
+    """Check ``keys`` of ``raw`` against the annotations of ``cls``'s fields."""
+    annotations = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    for key in keys:
+        if key in raw:
+            _check_type(f"{where}.{key}", raw[key], annotations[key])
+
+
 def _section(cls: Any, where: str, raw: Mapping[str, Any]) -> Any:
     allowed = set(cls.__dataclass_fields__)
     _reject_unknown(where, raw, allowed)
@@ -526,7 +583,11 @@ def _check_type(where: str, value: Any, annotation: str) -> None:
     is_bool = isinstance(value, bool)
     if not isinstance(value, kinds) or (is_bool and bool not in kinds):
         names = " or ".join(p for p in parts if p in _SCALARS)
-        hint = " (write true or false, unquoted)" if "bool" in parts else ""
+        hint = ""
+        if "bool" in parts:
+            hint = " (write true or false, unquoted)"
+        elif "str" in parts and isinstance(value, int | float):
+            hint = f' (quote it if it is meant as text: "{value}")'
         raise ConfigError(f"{where} must be {names}, not {value!r}{hint}")
 
 
@@ -545,12 +606,23 @@ def _number(where: str, value: Any) -> float:
 
 
 def _reject_unknown(where: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(raw) - allowed)
+    unknown = sorted(map(str, set(raw) - allowed))
     if unknown:
         raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(map(str, unknown))}; "
-            f"expected some of {', '.join(sorted(allowed))}"
+            f"{where}: unknown key(s) {', '.join(unknown)}"
+            + did_you_mean(unknown, allowed)
+            + f"; expected some of {', '.join(sorted(allowed))}"
         )
+
+
+def did_you_mean(unknown: list[str], known: set[str]) -> str:
+    """`` (did you mean X?)`` for the unknown names that are close to a known one."""
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        if close:
+            hints.append(close[0] if len(unknown) == 1 else f"{close[0]} for {name}")
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
 
 
 def _check_name(what: str, value: Any) -> str:

@@ -577,6 +577,51 @@ def test_prep_data_and_run_share_the_users_input_option() -> None:
     assert prep.help == run.help and prep.help and "users CSV" in prep.help
 
 
+def test_prep_data_takes_user_metadata_from_the_users_input_only(
+    config: Path, tmp_path: Path
+) -> None:
+    from tests.unit.test_data_prep import SKYTRAX_HEADER, skytrax_row
+
+    raw = tmp_path / "airline.csv"
+    raw.write_text(
+        "\n".join(
+            [
+                SKYTRAX_HEADER,
+                skytrax_row(author="Colin Pay", country="United Kingdom"),
+                skytrax_row(author="Ann Lee", country="Belgium"),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    users = tmp_path / "u4.csv"
+    users.write_text(
+        "USER_ID,USER_RESIDENCE\nColinPay,Narnia\nJDowns,Mars\n", encoding="utf-8"
+    )
+
+    result = invoke(
+        config, "prep-data", "--input", str(raw), "--users-input", str(users)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"2 interactions and 2 users (from {users}) written" in result.stderr
+    prepared = config.parent / "prepared" / "users.csv"
+    assert prepared.read_text(encoding="utf-8") == (
+        "USER_ID,USER_RESIDENCE\nColinPay,Narnia\nJDowns,Mars\n"
+    )
+
+    users.write_text("USER_ID,USER_RESIDENCE\n", encoding="utf-8")
+    result = invoke(
+        config, "prep-data", "--input", str(raw), "--users-input", str(users)
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        f"Error: {users}: the users file has a header but no rows"
+    )
+    assert prepared.read_text(encoding="utf-8").endswith("JDowns,Mars\n")
+
+
 # -- ids and values ---
 
 
@@ -635,3 +680,65 @@ def test_validate_for_an_incremental_import_skips_the_dataset_minimums(
     assert json.loads(full.stdout)["ok"] is False
     assert incremental.exit_code == 0, incremental.output
     assert json.loads(incremental.stdout)["ok"] is True
+
+
+def test_validate_prints_an_unparseable_row_alone_with_what_it_skipped(
+    config: Path,
+) -> None:
+    prepared = config.parent / "prepared"
+    interactions = prepared / "interactions.csv"
+    rows = interactions.read_text(encoding="utf-8").splitlines()
+    rows[6] = rows[6].rsplit(",", 1)[0]  # line 7 loses its EVENT_VALUE field
+    interactions.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    table = invoke(config, "validate")
+    data = json.loads(invoke(config, "validate", "-o", "json").stdout)
+
+    assert table.exit_code == 1
+    lines = table.stdout.splitlines()
+    assert lines[:2] == [
+        "NOT safe to import: 1 error(s), 0 warning(s)",
+        f"  {interactions.resolve()}:7 [EVENT_VALUE]: error: row has 5 field(s) "
+        "where the header has 6 (no field for EVENT_VALUE); check the delimiter and "
+        "the quoting, or add the missing fields (an empty field still needs its "
+        "delimiter) (csv)",
+    ]
+    assert lines[2].startswith("  skipped: Personalize's minimums")
+    assert lines[3].startswith("  skipped: users without interactions")
+    assert (data["error_count"], data["warning_count"]) == (1, 0)
+    assert data["problems"][0]["line"] == 7
+    assert len(data["skipped"]) == 2
+
+
+def test_validate_sums_up_many_warnings_of_one_kind(config: Path) -> None:
+    users = config.parent / "prepared" / "users.csv"
+    extra = "".join(f"ghost{n},Mars\n" for n in range(30))
+    users.write_text(users.read_text(encoding="utf-8") + extra, encoding="utf-8")
+
+    result = invoke(config, "validate")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:2] == [
+        "safe to import: 0 error(s), 30 warning(s)",
+        f"  {users.resolve()} [USER_ID]: warning: 30 users have no interactions, "
+        "e.g. 'ghost0' (line 62), 'ghost1' (line 63), 'ghost2' (line 64) "
+        "(unused_user)",
+    ]
+
+
+def test_import_prints_its_validation_warnings_summed_up(config: Path) -> None:
+    users = config.parent / "prepared" / "users.csv"
+    extra = "".join(f"ghost{n},Mars\n" for n in range(30))
+    users.write_text(users.read_text(encoding="utf-8") + extra, encoding="utf-8")
+
+    result = invoke(config, "import")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "import jobs:"
+    assert lines[1].startswith("  INTERACTIONS: arn:aws:personalize:")
+    assert lines[3] == "validation: safe to import: 0 error(s), 30 warning(s)"
+    assert lines[4].startswith(
+        f"  {users.resolve()} [USER_ID]: warning: 30 users have no interactions, "
+    )
+    assert "ghost3" not in result.stdout

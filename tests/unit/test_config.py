@@ -179,6 +179,149 @@ def test_unknown_keys_are_named(tmp_path: Path) -> None:
         load_settings(write(tmp_path, text))
 
 
+KINDS = (
+    "campaign, dataset, dataset_group, dataset_import_job, event_tracker, filter, "
+    "solution, solution_version"
+)
+
+
+@pytest.mark.parametrize(
+    ("waits", "message"),
+    [
+        (
+            "{timeouts: {solution_verison: -5}}",
+            "waits.timeouts: unknown key(s) solution_verison (did you mean "
+            f"solution_version?); expected some of {KINDS}",
+        ),
+        (
+            "{timeouts: {solution_version: -5}}",
+            "waits.timeouts.solution_version must be a number of seconds greater "
+            "than 0, not -5",
+        ),
+        (
+            "{timeouts: {campaign: 0}}",
+            "waits.timeouts.campaign must be a number of seconds greater than 0, not 0",
+        ),
+        (
+            "{timeouts: {campaign: soon}}",
+            "waits.timeouts.campaign must be a number of seconds greater than 0, "
+            "not 'soon'",
+        ),
+        (
+            "{timeouts: {campaign: true}}",
+            "waits.timeouts.campaign must be a number of seconds greater than 0, "
+            "not True",
+        ),
+        ("{timeouts: [3600]}", "waits.timeouts must be a mapping of keys to values"),
+        (
+            "{poll_seconds: -1}",
+            "waits.poll_seconds must be a number of seconds greater than 0, not -1",
+        ),
+        ("{poll_secs: 1}", "waits: unknown key(s) poll_secs (did you mean "),
+    ],
+    ids=[
+        "typo",
+        "negative",
+        "zero",
+        "word",
+        "bool",
+        "list",
+        "poll-negative",
+        "poll-typo",
+    ],
+)
+def test_wait_timeouts_are_checked_when_the_file_loads(
+    tmp_path: Path, waits: str, message: str
+) -> None:
+    path = write(tmp_path, REFERENCE + f"waits: {waits}\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_a_timeout_given_for_one_kind_leaves_the_others_at_their_defaults(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, REFERENCE + "waits: {timeouts: {solution_version: 90}}\n")
+
+    waits = load_settings(path).waits
+
+    assert waits.timeout_for("solution_version") == 90
+    assert waits.timeout_for("campaign") == 1800
+    assert waits.timeout_for("dataset_group") == 600
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "event_type: RATING",
+            "event_type: 5",
+            "solution.event_type must be str, not 5 (quote it if it is meant as "
+            'text: "5")',
+        ),
+        (
+            "recipe: aws-user-personalization ",
+            "recipe: 12 ",
+            "solution.recipe must be str, not 12",
+        ),
+        (
+            "  # users_input: users.csv",
+            "  users_input: [users.csv]",
+            "data.users_input must be str, not ['users.csv']",
+        ),
+        (
+            "training_mode: FULL",
+            "training_mode: FULL\n  algorithm_hyperparameters: [context_weight]",
+            "solution.algorithm_hyperparameters must be a mapping of keys to values",
+        ),
+        (
+            "  interactions:\n    fields:",
+            "  interactions:\n    feilds:",
+            "datasets.interactions: unknown key(s) feilds (did you mean fields?); "
+            "expected some of fields",
+        ),
+        (
+            "  users:\n    fields:\n      - {name: USER_ID, type: string}\n"
+            "      - {name: USER_RESIDENCE, type: string, categorical: true}",
+            "  users: [USER_ID, USER_RESIDENCE]",
+            "datasets.users must be a mapping of keys to values, not ['USER_ID', ",
+        ),
+        (
+            "campaign:\n  min_provisioned_tps: 1",
+            "campaign:\n  min_provisoned_tps: 1",
+            "campaign: unknown key(s) min_provisoned_tps (did you mean "
+            "min_provisioned_tps?)",
+        ),
+    ],
+    ids=[
+        "event-type-number",
+        "recipe-number",
+        "users-input-list",
+        "hyperparameters-list",
+        "fields-typo",
+        "dataset-list",
+        "campaign-typo",
+    ],
+)
+def test_values_of_the_wrong_kind_and_misspelt_keys_are_named(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    path = write(tmp_path, with_change(old, new))
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value).startswith(f"{path}: {message}")
+
+
+def test_no_event_type_is_still_allowed(tmp_path: Path) -> None:
+    path = write(tmp_path, with_change("event_type: RATING", "event_type: null"))
+    assert load_settings(path).solution.event_type is None
+
+
 def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml")

@@ -415,6 +415,110 @@ def test_personalize_format_with_users_input(tmp_path: Path) -> None:
     assert report.users_dropped == {"USER_RESIDENCE: missing": 1}
 
 
+def test_a_users_input_replaces_the_metadata_of_a_raw_input(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "airline.csv",
+        [
+            SKYTRAX_HEADER,
+            skytrax_row(author="Colin Pay", country="United Kingdom"),
+            skytrax_row(author="Colin Pay", country="France", date="2013-01-01"),
+            skytrax_row(author="Ann Lee", country="Belgium"),
+        ],
+    )
+    users_in = write(
+        tmp_path / "u4.csv",
+        ["USER_ID,USER_RESIDENCE", "ColinPay,Narnia", "JDowns,Mars"],
+    )
+
+    report = run(src, tmp_path / "out", users_input=users_in)
+
+    users = read_out(tmp_path / "out" / "users.csv")
+    # Only the file's rows: no derived residence, not even for AnnLee.
+    assert users.values.tolist() == [["ColinPay", "Narnia"], ["JDowns", "Mars"]]
+    assert report.users_written == 2
+    assert report.residence_conflicts == 0  # the reviews' countries are not read
+    assert report.users_input == users_in
+    assert report.as_dict()["users_input"] == str(users_in)
+    assert report.interactions_written == 3
+
+
+def test_a_raw_input_without_countries_takes_a_users_input(tmp_path: Path) -> None:
+    header = SKYTRAX_HEADER.replace("author_country,", "")
+    row = skytrax_row(author="Ann Lee").replace('"Belgium",', "")
+    src = write(tmp_path / "airline.csv", [header, row])
+    users_in = write(tmp_path / "users.csv", ["USER_ID,USER_RESIDENCE", "AnnLee,Peru"])
+
+    run(src, tmp_path / "out", users_input=users_in)
+
+    users = read_out(tmp_path / "out" / "users.csv")
+    assert users.values.tolist() == [["AnnLee", "Peru"]]
+
+
+def _prepared_once(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """A raw input prepared once (derived users), and the output bytes it left."""
+    src = write(tmp_path / "airline.csv", [SKYTRAX_HEADER, skytrax_row()])
+    out = tmp_path / "out"
+    run(src, out)
+    before = {p.name: p.read_bytes() for p in out.glob("*.csv")}
+    return src, out, before
+
+
+@pytest.mark.parametrize("input_format", ["skytrax", "personalize"])
+def test_a_header_only_users_input_is_an_error_naming_it(
+    tmp_path: Path, input_format: str
+) -> None:
+    src, out, before = _prepared_once(tmp_path)
+    if input_format == "personalize":
+        src = write(
+            tmp_path / "in.csv",
+            [
+                "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+                "u1,i1,1400000000,Economy,RATING,7",
+            ],
+        )
+    users_in = write(tmp_path / "users.csv", ["USER_ID,USER_RESIDENCE"])
+
+    with pytest.raises(DataError) as info:
+        run(src, out, users_input=users_in)
+
+    message = str(info.value)
+    assert message.startswith(f"{users_in}: the users file has a header but no rows")
+    assert "a users dataset with no rows cannot be imported" in message
+    assert "drop --users-input" in message
+    # Nothing already prepared is lost.
+    assert {p.name: p.read_bytes() for p in out.glob("*.csv")} == before
+
+
+def test_a_users_input_without_a_usable_row_is_an_error(tmp_path: Path) -> None:
+    src, out, before = _prepared_once(tmp_path)
+    users_in = write(
+        tmp_path / "users.csv", ["USER_ID,USER_RESIDENCE", ",Peru", "AnnLee,"]
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, out, users_input=users_in)
+
+    message = str(info.value)
+    assert message.startswith(f"{users_in}: none of its rows is usable (dropped: ")
+    assert "USER_ID: missing or too long (1)" in message
+    assert "USER_RESIDENCE: missing (1)" in message
+    assert {p.name: p.read_bytes() for p in out.glob("*.csv")} == before
+
+
+def test_a_users_input_without_a_users_dataset_is_an_error(tmp_path: Path) -> None:
+    src = write(tmp_path / "airline.csv", [SKYTRAX_HEADER, skytrax_row()])
+    users_in = write(tmp_path / "users.csv", ["USER_ID,USER_RESIDENCE", "AnnLee,X"])
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out", users=None, users_input=users_in)
+
+    assert str(info.value).startswith(
+        f"{users_in}: a users file was given, but the configuration declares no "
+        "users dataset"
+    )
+    assert not (tmp_path / "out" / "interactions.csv").exists()
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
@@ -506,6 +610,48 @@ def test_a_users_file_with_other_column_names_says_what_to_rename(
     assert not (tmp_path / "out" / "interactions.csv").exists()
 
 
+def test_a_repeated_column_is_an_error_naming_the_column(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE,USER_ID",
+            "u1,i1,1400000000,Economy,RATING,7,u2",
+        ],
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out")
+
+    assert str(info.value).startswith(
+        f"{src}: line 1: column 'USER_ID' appears 2 times (columns 1, 7); keep one "
+    )
+    assert not (tmp_path / "out" / "interactions.csv").exists()
+
+
+def test_a_repeated_column_in_a_users_input_is_an_error(tmp_path: Path) -> None:
+    src = write(tmp_path / "airline.csv", [SKYTRAX_HEADER, skytrax_row()])
+    users_in = write(
+        tmp_path / "users.csv",
+        ["USER_ID,USER_RESIDENCE,USER_RESIDENCE", "AnnLee,Peru,Chile"],
+    )
+
+    with pytest.raises(DataError) as info:
+        run(src, tmp_path / "out", users_input=users_in)
+
+    assert str(info.value).startswith(
+        f"{users_in}: line 1: column 'USER_RESIDENCE' appears 2 times (columns 2, 3)"
+    )
+
+
+def test_a_repeated_column_that_is_not_read_does_no_harm(tmp_path: Path) -> None:
+    src = write(
+        tmp_path / "airline.csv",
+        [SKYTRAX_HEADER + ",extra,extra", skytrax_row() + ",a,b"],
+    )
+    report = run(src, tmp_path / "out")
+    assert report.interactions_written == 1
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -585,7 +731,7 @@ def test_a_short_row_is_named_with_its_field_count(tmp_path: Path) -> None:
         run(src, tmp_path / "out", users=None)
 
     assert str(info.value).startswith(
-        f"{src}: line 3 has 2 field(s) where the header has 6;"
+        f"{src}: line 3 has 2 field(s) where the header has 6 (no field for TIMESTAMP);"
     )
 
 

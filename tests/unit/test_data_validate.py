@@ -151,6 +151,22 @@ def test_header_must_match_schema_order(tmp_path: Path) -> None:
     assert report.summary.interactions_after_filters == 1200
 
 
+def test_a_repeated_column_is_named_at_line_1(tmp_path: Path) -> None:
+    files = {
+        "INTERACTIONS": write(tmp_path / "i.csv", HEADER, good_rows()),
+        "USERS": write(
+            tmp_path / "u.csv", "USER_ID,USER_ID,USER_RESIDENCE", ["u1,u2,Peru"]
+        ),
+    }
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None
+    )
+    assert [(p.file, p.line, p.column, p.rule) for p in report.errors] == [
+        (str(files["USERS"]), 1, "USER_ID", "header")
+    ]
+    assert "column 'USER_ID' appears 2 times (columns 1, 2)" in report.errors[0].message
+
+
 def test_missing_column_stops_that_file(tmp_path: Path) -> None:
     header = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE"
     report = validate_files(
@@ -274,14 +290,173 @@ def test_a_short_row_is_reported_as_such_not_as_missing_values(
 
     assert not report.ok
     assert "required" not in {p.rule for p in report.errors}
-    assert [(p.rule, p.message) for p in report.errors if p.rule == "csv"] == [
+    assert [
+        (p.rule, p.line, p.column, p.message) for p in report.errors if p.rule == "csv"
+    ] == [
         (
             "csv",
-            f"{tmp_path / 'i.csv'}: line 5 has 2 field(s) where the header has 6; "
+            5,
+            "TIMESTAMP",
+            "row has 2 field(s) where the header has 6 (no field for TIMESTAMP); "
             "check the delimiter and the quoting, or add the missing fields (an "
             "empty field still needs its delimiter)",
         )
     ]
+
+
+def _with_users(tmp_path: Path, rows: list[str]) -> dict[str, Path]:
+    return {
+        "INTERACTIONS": write(tmp_path / "i.csv", HEADER, rows),
+        "USERS": write(
+            tmp_path / "u.csv",
+            "USER_ID,USER_RESIDENCE",
+            [f"u{u},Peru" for u in range(40)],
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "line", "column", "message"),
+    [
+        (
+            "u1,i1,1400000000,Economy,RATING",
+            7,
+            "EVENT_VALUE",
+            "row has 5 field(s) where the header has 6 (no field for EVENT_VALUE)",
+        ),
+        (
+            "u1,i1,1400000000,Economy,RATING,7,extra",
+            7,
+            None,
+            "row has 7 fields where the header has 6; quote a value that holds a comma",
+        ),
+        (
+            'u1,i1,1400000000,"Economy,RATING,7',
+            7,
+            None,
+            "a quoted value opened on this line is never closed",
+        ),
+    ],
+    ids=["short", "long", "open-quote"],
+)
+def test_an_unparseable_interactions_file_is_one_error_with_its_line(
+    tmp_path: Path, bad_row: str, line: int, column: str | None, message: str
+) -> None:
+    rows = good_rows()
+    rows.insert(5, bad_row)
+    files = _with_users(tmp_path, rows)
+
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None, chunk_rows=4
+    )
+
+    # One error, where it is; nothing that follows from the file being unread.
+    assert [(p.rule, p.line, p.column) for p in report.problems] == [
+        ("csv", line, column)
+    ]
+    assert report.problems[0].message.startswith(message)
+    assert (report.error_count, report.warning_count) == (1, 0)
+    assert report.skipped == [
+        "Personalize's minimums (min_interactions, min_users): "
+        f"{files['INTERACTIONS']} could not be read to the end, so its counts are "
+        "partial",
+        f"users without interactions ({files['USERS']}): {files['INTERACTIONS']} "
+        "could not be read to the end, so which users have interactions is not "
+        "known",
+    ]
+    assert report.as_dict()["skipped"] == report.skipped
+    text = report.text()
+    assert f"{files['INTERACTIONS']}:{line}" in text
+    assert "skipped: Personalize's minimums" in text
+
+
+def test_an_interactions_file_missing_a_column_skips_the_minimums(
+    tmp_path: Path,
+) -> None:
+    header = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE"
+    files = _with_users(tmp_path, [])
+    write(files["INTERACTIONS"], header, ["u1,i1,1400000000,RATING,7"])
+
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None
+    )
+
+    assert [p.rule for p in report.problems] == ["header"]
+    assert len(report.skipped) == 2
+
+
+def test_a_good_file_skips_nothing(tmp_path: Path) -> None:
+    report = validate_files(
+        _with_users(tmp_path, good_rows()),
+        SPECS,
+        event_type="RATING",
+        event_value_threshold=None,
+    )
+    assert report.ok and report.skipped == []
+    assert report.text().startswith("safe to import: 0 error(s), 0 warning(s)\n")
+
+
+def test_many_problems_of_one_kind_print_as_one_line(tmp_path: Path) -> None:
+    files = _with_users(tmp_path, good_rows())
+    ghosts = [f"ghost{i},Mars" for i in range(1366)]
+    write(
+        files["USERS"],
+        "USER_ID,USER_RESIDENCE",
+        ["u1,Peru", *ghosts, "u2,Peru", ",Peru"],
+    )
+
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None, chunk_rows=100
+    )
+
+    assert report.warning_count == 1366
+    lines = report.problem_lines()
+    assert lines == [
+        f"{files['USERS']}:1370 [USER_ID]: error: value is required (required)",
+        f"{files['USERS']} [USER_ID]: warning: 1,366 users have no interactions, "
+        "e.g. 'ghost0' (line 3), 'ghost1' (line 4), 'ghost2' (line 5) "
+        "(unused_user)",
+    ]
+    assert report.problem_lines("error") == lines[:1]
+    text = report.text()
+    assert text.startswith("NOT safe to import: 1 error(s), 1,366 warning(s)\n")
+    assert "ghost3" not in text
+    # The JSON keeps the capped list, each with its value.
+    problems = report.as_dict()["problems"]
+    unused = [p for p in problems if p["rule"] == "unused_user"]
+    assert len(unused) == MAX_PROBLEMS_PER_RULE
+    assert unused[0]["value"] == "ghost0"
+
+
+def test_a_few_problems_of_one_kind_are_listed_one_by_one(tmp_path: Path) -> None:
+    files = _with_users(tmp_path, good_rows())
+    write(
+        files["USERS"],
+        "USER_ID,USER_RESIDENCE",
+        ["u1,Peru", "ghost0,Mars", "ghost1,Mars", "ghost2,Mars"],
+    )
+
+    report = validate_files(
+        files, SPECS, event_type="RATING", event_value_threshold=None
+    )
+
+    assert report.problem_lines() == [
+        f"{files['USERS']}:{line} [USER_ID]: warning: user 'ghost{n}' has no "
+        "interactions (unused_user)"
+        for n, line in ((0, 3), (1, 4), (2, 5))
+    ]
+
+
+def test_a_summed_up_rule_without_a_phrase_shows_messages(tmp_path: Path) -> None:
+    rows = [r.rsplit(",", 1)[0] + ",x" for r in good_rows(40, 30)]
+
+    report = validate(tmp_path, rows)
+
+    (line,) = [x for x in report.problem_lines() if "(type)" in x]
+    assert line == (
+        f"{tmp_path / 'i.csv'} [EVENT_VALUE]: error: 1,200 values have the wrong "
+        "type, e.g. 'x' (line 2), 'x' (line 3), 'x' (line 4) (type)"
+    )
 
 
 def test_an_iso_date_timestamp_is_reported_as_needing_epoch_seconds(

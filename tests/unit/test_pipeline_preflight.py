@@ -67,14 +67,43 @@ def test_a_categorical_range_on_a_numeric_hyperparameter_is_refused(
     assert "{type: continuous, min: ..., max: ...}" in message
 
 
+def test_a_misspelt_aws_name_on_the_local_backend_lists_both_kinds_of_name(
+    tmp_path: Path,
+) -> None:
+    settings = with_solution(
+        reference(tmp_path),
+        ranges={"hidden_dimensoin": {"type": "integer", "min": 32, "max": 64}},
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        check_solution_config(settings)
+
+    message = str(caught.value)
+    assert message.startswith(
+        f"{settings.config_path}: solution.hpo.ranges.hidden_dimensoin: the local "
+        "engine's aws-user-personalization has no hyperparameter 'hidden_dimensoin' "
+        "(did you mean hidden_dimension?). It accepts the local weights, which it "
+        "tunes: context_smoothing, "
+    )
+    local, aws = message.split("; and Amazon Personalize's names")
+    weights = local.split("which it tunes: ")[1]
+    assert "context_weight" in weights and "hidden_dimension" not in weights
+    assert aws.startswith(
+        " for aws-user-personalization, accepted so that the file also works with "
+        "--backend aws, but not tuned here: bptt, hidden_dimension, "
+    )
+    assert "recency_mask" in aws and "context_weight" not in aws
+
+
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
         (
             {"ranges": {"contex_weight": {"type": "continuous", "min": 0, "max": 1}}},
             "solution.hpo.ranges.contex_weight: the local engine's "
-            "aws-user-personalization has no hyperparameter 'contex_weight'; its "
-            "hyperparameters are context_smoothing, context_weight, ",
+            "aws-user-personalization has no hyperparameter 'contex_weight' (did "
+            "you mean context_weight?). It accepts the local weights, which it "
+            "tunes: context_smoothing, context_weight, ",
         ),
         (
             {"algorithm_hyperparameters": {"history_weight": "lots"}},
@@ -243,7 +272,7 @@ def test_local_engine_weights_are_refused_on_the_aws_backend(tmp_path: Path) -> 
         (
             {"ranges": {"hiden_dimension": {"type": "integer", "min": 32, "max": 64}}},
             "names hiden_dimension, which Amazon Personalize's "
-            "aws-user-personalization does not have",
+            "aws-user-personalization does not have (did you mean hidden_dimension?)",
         ),
         (
             {

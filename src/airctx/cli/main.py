@@ -216,8 +216,9 @@ def input_options(command: str) -> Callable[[F], F]:
             type=click.Path(dir_okay=False),
             envvar=f"{prefix}_USERS_INPUT",
             help="A Personalize-format users CSV (the users schema's columns) to use "
-            "as user metadata, relative to the current folder (default: "
-            "data.users_input from the configuration, relative to the data folder).",
+            "as the user metadata instead of deriving it from the reviews, relative "
+            "to the current folder (default: data.users_input from the "
+            "configuration, relative to the data folder).",
         )(func)
         func = click.option(
             "--input-format",
@@ -478,7 +479,10 @@ def prep_data(
 def validate(app: App, mode: str, output_format: str, quiet: bool) -> None:
     """Check the prepared CSVs against their schemas and Personalize's minimums.
 
-    Exit code 0 when it is safe to import, 1 when it is not.
+    Exit code 0 when it is safe to import, 1 when it is not. Many problems of one
+    kind print as one line with examples; --output json lists up to 20 of each.
+    Checks that need a file that could not be read to the end are listed as
+    skipped.
 
     \b
     Example:
@@ -488,7 +492,7 @@ def validate(app: App, mode: str, output_format: str, quiet: bool) -> None:
 
     _set_output(app, output_format, quiet)
     report = run_validate(app.project(), minimums=mode == "FULL")
-    app.output.result(report.as_dict())
+    app.output.result(report.as_dict(), text=report.text())
     if not report.ok:
         raise click.exceptions.Exit(1)
 
@@ -545,7 +549,7 @@ def import_(
 
     _set_output(app, output_format, quiet)
     result = import_data(app.project(wait=not no_wait), mode=mode, replace=replace)
-    app.output.result(result.as_dict())
+    app.output.result(result.as_dict(), text=result.text())
 
 
 @cli.command()

@@ -9,7 +9,7 @@ import difflib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -100,8 +100,30 @@ def _detect_encoding(path: Path) -> tuple[str, str | None]:
             lines_before += block.count(b"\n")
 
 
-def short_row_message(path: Path, fmt: TextFormat) -> str | None:
-    """A message naming the first row with fewer fields than the header, if any.
+@dataclass(frozen=True)
+class ShortRow:
+    """A row with fewer fields than the header: where, and what it lacks."""
+
+    line: int
+    fields: int
+    header: tuple[str, ...]
+
+    @property
+    def first_missing(self) -> str:
+        """The first column the row has no field for."""
+        return self.header[self.fields]
+
+    def describe(self) -> str:
+        """What is wrong and what to do, without the file and line."""
+        return (
+            f"{self.fields} field(s) where the header has {len(self.header)} (no "
+            f"field for {self.first_missing}); check the delimiter and the quoting, "
+            "or add the missing fields (an empty field still needs its delimiter)"
+        )
+
+
+def find_short_row(path: Path, fmt: TextFormat) -> ShortRow | None:
+    """The first row with fewer fields than the header, if any.
 
     pandas fills a short row's missing fields with empty strings, so it reads as
     a row of empty values; callers scan only once they see a row ending empty.
@@ -114,17 +136,48 @@ def short_row_message(path: Path, fmt: TextFormat) -> str | None:
             for row in reader:
                 # A blank line is skipped by pandas too.
                 if row and len(row) < expected:
-                    return (
-                        f"{path}: line {reader.line_num} has {len(row)} field(s) "
-                        f"where the header has {expected}; check the delimiter "
-                        "and the quoting, or add the missing fields (an empty "
-                        "field still needs its delimiter)"
-                    )
+                    return ShortRow(reader.line_num, len(row), tuple(fmt.header))
         except csv.Error:
             # The csv module's own limits (e.g. a huge field) end the check;
             # pandas has parsed the file already.
             return None
     return None
+
+
+def short_row_message(path: Path, fmt: TextFormat) -> str | None:
+    """A message naming the file, line and field count of the first short row."""
+    short = find_short_row(path, fmt)
+    if short is None:
+        return None
+    return f"{path}: line {short.line} has {short.describe()}"
+
+
+def duplicate_columns_message(
+    path: Path, header: Sequence[str], used: Collection[str]
+) -> str | None:
+    """A message naming the columns read that the header names more than once.
+
+    pandas would silently read the first and rename the others (``USER_ID.1``), so
+    half of what the file meant would be lost. Duplicates among columns that are not
+    read (say two empty headers of a raw export) do no harm and are let through.
+    """
+    places: dict[str, list[int]] = {}
+    for number, name in enumerate(header, start=1):
+        if name in used:
+            places.setdefault(name, []).append(number)
+    repeated = {name: where for name, where in places.items() if len(where) > 1}
+    if not repeated:
+        return None
+    detail = "; ".join(
+        f"column {name!r} appears {len(where)} times (columns "
+        + ", ".join(map(str, where))
+        + ")"
+        for name, where in repeated.items()
+    )
+    return (
+        f"{path}: line 1: {detail}; keep one column of each name, or rename the "
+        "others, so it is clear which one holds the data"
+    )
 
 
 def missing_columns_message(

@@ -37,6 +37,7 @@ from airctx.config import DatasetSpec, FieldSpec
 from airctx.data.files import (
     TextFormat,
     atomic_write,
+    duplicate_columns_message,
     missing_columns_message,
     short_row_message,
     sniff,
@@ -98,12 +99,14 @@ class PrepReport:
     event_types: list[str] = field(default_factory=list)
     interactions_path: Path | None = None
     users_path: Path | None = None
+    # The users file users.csv was made from; None when derived from the input.
+    users_input: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready values."""
         out = asdict(self)
-        for key in ("input_path", "interactions_path", "users_path"):
+        for key in ("input_path", "interactions_path", "users_path", "users_input"):
             out[key] = str(out[key]) if out[key] is not None else None
         return out
 
@@ -366,8 +369,10 @@ def prepare(
 
     ``input_format`` is ``skytrax`` (raw airline.csv), ``personalize`` (already in
     Personalize format, any column order) or ``auto`` (decided from the header).
-    A users file is written when ``users`` is given and the input carries user
-    metadata (Skytrax) or ``users_input`` names a Personalize-format users CSV.
+    A users file is written when ``users`` is given and either ``users_input``
+    names a Personalize-format users CSV, which is then the users file's only
+    source (the input's own user metadata is not read), or the input carries user
+    metadata (Skytrax).
     A small summary (items, event types, value range, and the ``project`` and input
     file the data is for) goes beside them for the runtime commands' checks.
     Outputs are replaced only when the whole run succeeds. Raises
@@ -388,12 +393,27 @@ def prepare(
     check_spec(interactions)
     if users is not None:
         check_spec(users)
+    if users_input is not None and users is None:
+        raise DataError(
+            f"{users_input}: a users file was given, but the configuration "
+            "declares no users dataset; add datasets.users.fields, or drop "
+            "--users-input (and data.users_input)"
+        )
+    # Checked before the input is read, so a wrong users file fails at once.
+    users_fmt = (
+        _users_input_format(users_input, users)
+        if users_input is not None and users is not None
+        else None
+    )
 
     fmt = sniff(input_path)
-    chosen = _choose_format(fmt.header, input_format, interactions, users)
+    # A users file replaces the user metadata the input would give, so the input
+    # is read as if no users dataset were configured.
+    derive = users if users_input is None else None
+    chosen = _choose_format(fmt.header, input_format, interactions, derive)
     report = PrepReport(input_path, chosen, encoding=fmt.encoding)
     report.warnings.extend(fmt.warnings)
-    source = _source(input_path, chosen, fmt, interactions, users, event_type, report)
+    source = _source(input_path, chosen, fmt, interactions, derive, event_type, report)
 
     want_users = users is not None and (
         bool(source.user_metadata) or users_input is not None
@@ -425,12 +445,17 @@ def prepare(
                 f"{report.rows_read} rows"
                 + (f"; dropped: {reasons}" if reasons else "")
             )
-        if users is not None and users_input is not None:
-            _read_users_input(users_input, users, tracker, report, chunk_rows)
+        if users is not None and users_input is not None and users_fmt is not None:
+            _read_users_input(
+                users_input, users_fmt, users, tracker, report, chunk_rows
+            )
+            report.users_input = users_input
         if tracker.spec is not None:
             users_handle = stack.enter_context(atomic_write(users_path))
             tracker.write(tracker.spec, users_handle, residence_rule)
             report.users_path = users_path
+            if users_input is not None and report.users_written == 0:
+                raise DataError(_no_users_message(users_input, report))
         report.interactions_path = interactions_path
         summary = replace(
             facts.summary(), project=project, input_file=str(input_path.resolve())
@@ -524,6 +549,9 @@ def _source(
     needed = source.usecols
     if any(c not in fmt.header for c in needed):
         raise DataError(missing_columns_message(path, fmt.header, needed, what))
+    repeated = duplicate_columns_message(path, fmt.header, needed)
+    if repeated is not None:
+        raise DataError(repeated)
     return source
 
 
@@ -657,8 +685,11 @@ def _write_interactions(
             per_context.update(written[context].astype(str))
 
         # Only a raw source carries per-user facts (names, metadata) in its rows.
+        # Its users go into the users file only when it is the metadata's source;
+        # their names are always checked for collapsing into one USER_ID.
         if source.squeeze_user or source.user_metadata:
-            _observe_users(chunk, raw, stamps, keep, source, tracker)
+            active = keep if source.user_metadata else pd.Series(False, keep.index)
+            _observe_users(chunk, raw, stamps, active, source, tracker)
         if progress is not None:
             progress(report.rows_read)
 
@@ -839,23 +870,59 @@ def _meta_values(meta: pd.DataFrame) -> pd.DataFrame:
     return meta.where(usable, "")
 
 
+def _users_input_format(path: Path, spec: DatasetSpec) -> TextFormat:
+    """The users file's format, once its header holds every users field and a
+    row follows it."""
+    fmt = sniff(path)
+    if any(n not in fmt.header for n in spec.names):
+        raise DataError(
+            missing_columns_message(path, fmt.header, spec.names, "a users CSV")
+        )
+    repeated = duplicate_columns_message(path, fmt.header, spec.names)
+    if repeated is not None:
+        raise DataError(repeated)
+    with path.open(encoding=fmt.encoding, newline="") as handle:
+        rows = csv.reader(handle, delimiter=fmt.delimiter)
+        try:
+            next(rows, None)
+            # Blank lines are skipped, as pandas skips them.
+            has_rows = any(row for row in rows)
+        except csv.Error:
+            has_rows = True  # the reading proper reports what is wrong
+    if not has_rows:
+        raise DataError(_no_users_message(path, None))
+    return fmt
+
+
+def _no_users_message(path: Path, report: PrepReport | None) -> str:
+    """Why a users file gave no users row: Personalize imports no empty dataset."""
+    if report is not None and report.users_dropped:
+        reasons = ", ".join(f"{k} ({v})" for k, v in report.users_dropped.items())
+        what = f"none of its rows is usable (dropped: {reasons})"
+    else:
+        what = "the users file has a header but no rows"
+    return (
+        f"{path}: {what}; a users dataset with no rows cannot be imported. Fix the "
+        "file, or drop --users-input (and data.users_input) to derive user "
+        "metadata from the reviews"
+    )
+
+
 def _read_users_input(
     path: Path,
+    fmt: TextFormat,
     spec: DatasetSpec,
     tracker: _Users,
     report: PrepReport,
     chunk_rows: int,
 ) -> None:
     """Load a Personalize-format users CSV into the per-user state (later rows win)."""
-    fmt = sniff(path)
     report.warnings.extend(fmt.warnings)
-    if any(n not in fmt.header for n in spec.names):
-        raise DataError(
-            missing_columns_message(path, fmt.header, spec.names, "a users CSV")
-        )
     meta = [n for n in spec.names if n != "USER_ID"]
     row_number = 0
     for chunk in _chunks(path, fmt, spec.names, chunk_rows):
+        if chunk.empty:  # a header-only file; the caller reports it
+            continue
         uids = chunk["USER_ID"]
         usable = ~uids.isin(MISSING_VALUES) & (uids.str.len() <= MAX_ID_CHARS)
         unusable = int((~usable).sum())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import tempfile
 from collections import Counter
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from airctx.config import DatasetSpec
-from airctx.data.files import short_row_message, sniff
+from airctx.data.files import duplicate_columns_message, find_short_row, sniff
 from airctx.data.schema import ID_FIELDS, MAX_CATEGORICAL_CHARS, MAX_ID_CHARS
 from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 MIN_INTERACTIONS = 1000
 MIN_USERS_WITH_TWO = 25
 MAX_PROBLEMS_PER_RULE = 20
+# Problems of one rule in one file beyond this many print as one summary line.
+MAX_LISTED_PER_RULE = 3
 MAX_SECONDS = 1e11
 _INTEGER_RE = r"^[+-]?\d+$"
 
@@ -50,11 +53,30 @@ class Problem:
     rule: str
     message: str
     severity: str = "error"  # "error" | "warning"
+    value: str | None = None  # the offending value, for row problems
 
     def __str__(self) -> str:
         where = self.file + (f":{self.line}" if self.line is not None else "")
         column = f" [{self.column}]" if self.column else ""
         return f"{where}{column}: {self.severity}: {self.message} ({self.rule})"
+
+
+# How a run of many problems of one rule is summed up: (one, many) nouns and
+# what is wrong with them.
+_SUMMARIES: dict[str, tuple[str, str, str]] = {
+    "unused_user": ("user", "users", "no interactions"),
+    "unused_item": ("item", "items", "no interactions"),
+    "duplicate_id": ("id", "ids", "appeared before in the file"),
+    "required": ("row", "rows", "no value where one is required"),
+    "type": ("value", "values", "the wrong type"),
+    "timestamp_seconds": ("TIMESTAMP", "TIMESTAMPs", "milliseconds, not seconds"),
+    "id_length": ("id", "ids", f"more than {MAX_ID_CHARS} characters"),
+    "categorical_length": (
+        "value",
+        "values",
+        f"more than {MAX_CATEGORICAL_CHARS} characters",
+    ),
+}
 
 
 @dataclass
@@ -78,6 +100,12 @@ class ValidationReport:
     error_count: int = 0
     warning_count: int = 0
     summary: ValidationSummary = field(default_factory=ValidationSummary)
+    # Checks not made, each with the reason (a file they depend on was unreadable).
+    skipped: list[str] = field(default_factory=list)
+    # Problems per (file, severity, rule), kept or not, for the summed-up lines.
+    counts_by_file: dict[tuple[str, str, str], int] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def ok(self) -> bool:
@@ -93,15 +121,21 @@ class ValidationReport:
 
     def add(self, problem: Problem) -> None:
         """Record ``problem``; beyond the per-rule cap it is only counted."""
-        key = f"{problem.severity}:{problem.rule}"
-        count = self.problem_counts.get(key, 0)
-        self.problem_counts[key] = count + 1
-        if problem.severity == "error":
-            self.error_count += 1
-        else:
-            self.warning_count += 1
+        count = self.problem_counts.get(f"{problem.severity}:{problem.rule}", 0)
+        self.count(problem.file, problem.severity, problem.rule, 1)
         if count < MAX_PROBLEMS_PER_RULE:
             self.problems.append(problem)
+
+    def count(self, file: str, severity: str, rule: str, n: int) -> None:
+        """Count ``n`` problems of a rule in a file (kept or only counted)."""
+        key = f"{severity}:{rule}"
+        self.problem_counts[key] = self.problem_counts.get(key, 0) + n
+        where = (file, severity, rule)
+        self.counts_by_file[where] = self.counts_by_file.get(where, 0) + n
+        if severity == "error":
+            self.error_count += n
+        else:
+            self.warning_count += n
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready values."""
@@ -111,8 +145,76 @@ class ValidationReport:
             "warning_count": self.warning_count,
             "problem_counts": dict(self.problem_counts),
             "problems": [asdict(p) for p in self.problems],
+            "skipped": list(self.skipped),
             "summary": asdict(self.summary),
         }
+
+    def problem_lines(self, severity: str | None = None) -> list[str]:
+        """One line per problem, errors first, else in the order found, except
+        that a rule with more than :data:`MAX_LISTED_PER_RULE` problems in one file
+        is summed up in one line with a few examples (``1,366 users have no
+        interactions, e.g. ...``)."""
+        groups: dict[tuple[str, str, str], list[Problem]] = {}
+        ordered = sorted(self.problems, key=lambda p: p.severity != "error")
+        for p in ordered:
+            if severity is None or p.severity == severity:
+                groups.setdefault((p.file, p.severity, p.rule), []).append(p)
+        lines: list[str] = []
+        for (file, sev, rule), found in groups.items():
+            total = self.counts_by_file.get((file, sev, rule), len(found))
+            if total <= MAX_LISTED_PER_RULE:
+                lines.extend(str(p) for p in found)
+            else:
+                lines.append(_summary_line(file, sev, rule, total, found))
+        return lines
+
+    def text(self) -> str:
+        """The report for people: verdict, problems (runs summed up), what was
+        skipped and why, and the counts."""
+        verdict = "safe to import" if self.ok else "NOT safe to import"
+        lines = [
+            f"{verdict}: {self.error_count:,} error(s), "
+            f"{self.warning_count:,} warning(s)"
+        ]
+        lines.extend(f"  {line}" for line in self.problem_lines())
+        lines.extend(f"  skipped: {reason}" for reason in self.skipped)
+        s = self.summary
+        rows = ", ".join(f"{k.lower()} {v:,}" for k, v in s.rows.items()) or "none"
+        lines.append(f"rows read: {rows}")
+        lines.append(
+            f"interactions: {s.users:,} distinct users, {s.items:,} distinct items, "
+            f"{s.users_with_2plus:,} users with 2 or more, "
+            f"{s.interactions_after_filters:,} left after the training filters"
+        )
+        if s.events_per_context:
+            lines.append(
+                "events per context: "
+                + ", ".join(f"{k} {v:,}" for k, v in s.events_per_context.items())
+            )
+        return "\n".join(lines)
+
+
+def _summary_line(
+    file: str, severity: str, rule: str, total: int, found: list[Problem]
+) -> str:
+    """``file: warning: 1,366 users have no interactions, e.g. 'A' (line 2), ...``"""
+    examples = found[:MAX_LISTED_PER_RULE]
+    columns = {p.column for p in found if p.column}
+    column = f" [{columns.pop()}]" if len(columns) == 1 else ""
+    summary = _SUMMARIES.get(rule)
+    if summary is not None and all(p.value is not None for p in examples):
+        one, many, wrong = summary
+        verb = "has" if total == 1 else "have"
+        noun = one if total == 1 else many
+        shown = ", ".join(f"{p.value!r} (line {p.line})" for p in examples)
+        text = f"{total:,} {noun} {verb} {wrong}, e.g. {shown}"
+    else:
+        shown = "; ".join(
+            (f"line {p.line}: " if p.line is not None else "") + p.message
+            for p in examples
+        )
+        text = f"{total:,} problems, e.g. {shown}"
+    return f"{file}{column}: {severity}: {text} ({rule})"
 
 
 class _Checker:
@@ -122,6 +224,9 @@ class _Checker:
         self.path = path
         self.name = str(path)
         self.report = report
+        # False once the file could not be read to the end: what was counted of
+        # it is partial, so checks that depend on all of it are skipped.
+        self.parsed = True
 
     def problem(
         self,
@@ -154,22 +259,13 @@ class _Checker:
         room = max(MAX_PROBLEMS_PER_RULE - self.report.problem_counts.get(key, 0), 0)
         shown = mask[mask].index[:room]
         for line in shown.tolist():
-            self.problem(
-                rule,
-                describe(str(values.at[line])),
-                line=line,
-                column=column,
-                severity=severity,
+            value = str(values.at[line])
+            self.report.add(
+                Problem(self.name, line, column, rule, describe(value), severity, value)
             )
         rest = flagged - len(shown)
         if rest:
-            self.report.problem_counts[key] = (
-                self.report.problem_counts.get(key, 0) + rest
-            )
-            if severity == "error":
-                self.report.error_count += rest
-            else:
-                self.report.warning_count += rest
+            self.report.count(self.name, severity, rule, rest)
 
 
 def validate_files(
@@ -245,10 +341,11 @@ def _validate_all(
 ) -> None:
     user_hashes = HashSet(db, "users")
     item_hashes = HashSet(db, "items")
+    interactions_read = False
     if "INTERACTIONS" in files:
         spec = _spec_for("INTERACTIONS", files, specs, report)
         if spec is not None:
-            _validate_interactions(
+            interactions_read = _validate_interactions(
                 files["INTERACTIONS"],
                 spec,
                 report,
@@ -266,6 +363,14 @@ def _validate_all(
     ):
         if kind in files:
             spec = _spec_for(kind, files, specs, report)
+            check_usage = "INTERACTIONS" in files and interactions_read
+            if spec is not None and "INTERACTIONS" in files and not check_usage:
+                noun = kind.lower()
+                report.skipped.append(
+                    f"{noun} without interactions ({files[kind]}): "
+                    f"{files['INTERACTIONS']} could not be read to the end, so which "
+                    f"{noun} have interactions is not known"
+                )
             if spec is not None:
                 _validate_entities(
                     files[kind],
@@ -275,7 +380,7 @@ def _validate_all(
                     interacting,
                     chunk_rows,
                     HashSet(db, f"seen_{kind.lower()}"),
-                    check_usage="INTERACTIONS" in files,
+                    check_usage=check_usage,
                 )
 
 
@@ -310,7 +415,8 @@ def _validate_interactions(
     item_hashes: HashSet,
     db: sqlite3.Connection,
     minimums: bool = True,
-) -> None:
+) -> bool:
+    """Check the interactions file; False when it could not be read to the end."""
     check = _Checker(path, report)
     if event_type is not None and spec.get("EVENT_TYPE") is None:
         check.problem(
@@ -365,8 +471,15 @@ def _validate_interactions(
     summary.events_per_context = dict(per_context.most_common())
 
     filters = _filters_text(event_type, threshold)
+    if not check.parsed:
+        if minimums:
+            report.skipped.append(
+                "Personalize's minimums (min_interactions, min_users): "
+                f"{path} could not be read to the end, so its counts are partial"
+            )
+        return False
     if not minimums:
-        return
+        return True
     if summary.interactions_after_filters < MIN_INTERACTIONS:
         check.problem(
             "min_interactions",
@@ -379,6 +492,7 @@ def _validate_interactions(
             f"{summary.users_with_2plus} users have 2 or more valid interactions"
             f"{filters}; Personalize needs at least {MIN_USERS_WITH_TWO}",
         )
+    return True
 
 
 def _filters_text(event_type: str | None, threshold: float | None) -> str:
@@ -438,9 +552,11 @@ def _checked_chunks(
 ) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
     """Chunks of the file, indexed by file line, and the rows without errors.
 
-    Yields nothing when the file cannot be read or its header does not hold every
-    schema field; the problem is in the report.
+    Stops (yielding nothing more, with ``check.parsed`` False) when the file cannot
+    be read, its header does not hold every schema field once, or a row cannot be
+    parsed; the problem is in the report.
     """
+    check.parsed = False
     try:
         fmt = sniff(path)
     except DataError as exc:
@@ -455,6 +571,11 @@ def _checked_chunks(
             "Personalize reads comma-separated files",
             line=1,
         )
+        return
+    repeated = duplicate_columns_message(path, fmt.header, spec.names)
+    if repeated is not None:
+        name = next(n for n in spec.names if fmt.header.count(n) > 1)
+        check.problem("header", repeated, line=1, column=name)
         return
     if fmt.header != spec.names:
         missing = [n for n in spec.names if n not in fmt.header]
@@ -485,18 +606,47 @@ def _checked_chunks(
         scan_for_short_rows = len(fmt.header) > 1
         with reader:
             for chunk in reader:
-                # A short row would read as empty values (see short_row_message).
+                # A short row would read as empty values (see find_short_row).
                 if scan_for_short_rows and (chunk.iloc[:, -1] == "").any():
-                    short = short_row_message(path, fmt)
+                    short = find_short_row(path, fmt)
                     if short is not None:
-                        check.problem("csv", short)
+                        check.problem(
+                            "csv",
+                            f"row has {short.describe()}",
+                            line=short.line,
+                            column=short.first_missing,
+                        )
                         return
                     scan_for_short_rows = False
                 chunk.index = pd.RangeIndex(first_line, first_line + len(chunk))
                 first_line += len(chunk)
                 yield chunk, _check_rows(chunk, spec, check)
     except pd.errors.ParserError as exc:
-        check.problem("csv", f"malformed CSV: {str(exc).strip()}")
+        message, line = _parser_problem(exc, len(fmt.header))
+        check.problem("csv", message, line=line)
+        return
+    check.parsed = True
+
+
+def _parser_problem(exc: Exception, expected: int) -> tuple[str, int | None]:
+    """The message and file line of a pandas parse error."""
+    text = str(exc).strip()
+    more = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if more:
+        return (
+            f"row has {more.group(3)} fields where the header has {expected}; "
+            "quote a value that holds a comma, or remove the extra fields",
+            int(more.group(2)),
+        )
+    # "EOF inside string starting at row N" counts rows from 0 at the header.
+    row = re.search(r"starting at row (\d+)", text)
+    if row:
+        return (
+            f"a quoted value opened on this line is never closed ({text})",
+            int(row.group(1)) + 1,
+        )
+    line = re.search(r"line (\d+)", text)
+    return f"malformed CSV: {text}", int(line.group(1)) if line else None
 
 
 def _check_rows(chunk: pd.DataFrame, spec: DatasetSpec, check: _Checker) -> pd.Series:

@@ -35,6 +35,7 @@ class ImportResult:
     jobs: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     validation: dict[str, Any] = field(default_factory=dict)
+    report: ValidationReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,17 @@ class ImportResult:
             "unchanged": self.skipped,
             "validation": self.validation,
         }
+
+    def text(self) -> str:
+        """The jobs, then the validation report with runs of problems summed up."""
+        lines = ["import jobs:"]
+        lines.extend(
+            f"  {kind}: {arn}" + (" (unchanged)" if kind in self.skipped else "")
+            for kind, arn in self.jobs.items()
+        )
+        if self.report is not None:
+            lines.append("validation: " + self.report.text())
+        return "\n".join(lines)
 
 
 def prepared_files(project: Project) -> dict[str, Path]:
@@ -102,11 +114,12 @@ def import_data(
     """
     check_prepared_for(project.settings)
     report = validate(project, minimums=mode == "FULL")
-    result = ImportResult(validation=report.as_dict())
+    result = ImportResult(validation=report.as_dict(), report=report)
     if not report.ok:
         raise ValidationFailed(
             "the prepared data is not safe to import; nothing was uploaded. Problems:\n"
-            + "\n".join(str(p) for p in report.problems if p.severity == "error"),
+            + "\n".join(report.problem_lines("error"))
+            + "".join(f"\nskipped: {reason}" for reason in report.skipped),
             report,
         )
     check_staging(project)

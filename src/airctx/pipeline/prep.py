@@ -54,9 +54,12 @@ def prep_data(
     _record_context_values(settings, report)
     if progress is not None:
         reasons = ", ".join(f"{k} ({v:,})" for k, v in report.dropped.items())
+        users_from = (
+            f" (from {report.users_input})" if report.users_input is not None else ""
+        )
         progress(
             f"  {report.interactions_written:,} interactions and "
-            f"{report.users_written:,} users written"
+            f"{report.users_written:,} users{users_from} written"
             + (f"; dropped: {reasons}" if reasons else "; nothing dropped")
         )
     return report

@@ -16,7 +16,7 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airctx.config import Settings
+from airctx.config import Settings, did_you_mean
 from airctx.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def _check_aws_hyperparameters(settings: Settings) -> None:
         if unknown:
             problems.append(
                 f"{key} names {', '.join(unknown)}, which Amazon Personalize's "
-                f"{s.recipe} does not have"
+                f"{s.recipe} does not have{did_you_mean(unknown, set(table))}"
             )
         fixed = sorted(n for n in names if n in table and tuning and not table[n][1])
         if fixed:
@@ -224,12 +224,21 @@ def _check_local_hyperparameters(settings: Settings) -> None:
     # names are accepted and ignored, so an AWS configuration trains here too.
     known = set(cls.DEFAULT_HYPERPARAMETERS)
     ignored = set(cls.AWS_HYPERPARAMETERS)
-    known_text = ", ".join(sorted(known)) or "none"
 
     def unknown(key: str, name: str) -> ConfigError:
+        accepted = (
+            f"the local weights, which it tunes: {', '.join(sorted(known)) or 'none'}"
+        )
+        if ignored:
+            accepted += (
+                f"; and Amazon Personalize's names for {s.recipe}, accepted so "
+                "that the file also works with --backend aws, but not tuned here: "
+                + ", ".join(sorted(ignored))
+            )
         return ConfigError(
             f"{_source(settings)}: {key}: the local engine's {s.recipe} has no "
-            f"hyperparameter {name!r}; its hyperparameters are {known_text}"
+            f"hyperparameter {name!r}{did_you_mean([name], known | ignored)}. "
+            f"It accepts {accepted}"
         )
 
     for name, spec in (s.hpo.ranges if s.perform_hpo else {}).items():
