@@ -10,6 +10,7 @@ Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -23,6 +24,7 @@ import click
 
 from airctx import __version__
 from airctx.cli.output import Output
+from airctx.cli.paths import Place, blocking_file, describe, not_a_folder
 from airctx.errors import AirctxError, ContextError
 
 if TYPE_CHECKING:
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from airctx.pipeline.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 
 # GetPersonalizedRanking's inputList limit (50 when item metadata is returned).
@@ -59,6 +63,13 @@ class AirctxGroup(click.Group):
             return super().invoke(ctx)
         except AirctxError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # Click's own handling of a closed pipe (e.g. `| head`)
+            log.debug("file-system error", exc_info=True)
+            app = ctx.obj if isinstance(ctx.obj, App) else None
+            places = app.places() if app is not None else []
+            raise click.ClickException(describe(exc, places)) from exc
         except KeyboardInterrupt:
             # Only the waiting stops: imports and training run on the backend.
             if ctx.invoked_subcommand in WAITING_COMMANDS:
@@ -81,6 +92,8 @@ class App:
     output: Output = field(default_factory=Output)
     # How each aws-only override was given (flag or variable), to name it in errors.
     aws_only: dict[str, str] = field(default_factory=dict)
+    # The flag or variable that gave the state folder, if one did.
+    state_dir_given: str | None = None
     _settings: Settings | None = None
     _project: Project | None = None
 
@@ -92,6 +105,25 @@ class App:
             _refuse_aws_only_options(settings, self.aws_only)
             self._settings = settings
         return self._settings
+
+    def places(self) -> list[Place]:
+        """The folders settings chose, to name the setting in a file-system error."""
+        settings = self._settings
+        if settings is None:
+            return []
+        in_file = f" in {settings.config_path}" if settings.config_path else ""
+        return [
+            Place(
+                "the local state folder",
+                settings.state_dir,
+                self.state_dir_given or f"state_dir{in_file}",
+            ),
+            Place(
+                "the prepared-data folder",
+                settings.data.output_dir,
+                f"data.output_dir{in_file}",
+            ),
+        ]
 
     def project(self, *, wait: bool = True) -> Project:
         if self._project is None:
@@ -164,6 +196,21 @@ def _endpoint_url(
     raise click.BadParameter(
         f"{value!r} is not a URL; give it with its scheme, e.g. http://{suggestion}"
     )
+
+
+def _state_dir(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A file where a parent folder should be would only fail once state is written."""
+    blocker = blocking_file(Path(value)) if value else None
+    if blocker is not None:
+        given = _given_as(ctx, "state_dir", "--state-dir", ("AIRCTX_STATE_DIR",))
+        origin = f" (from {given})" if given != "--state-dir" else ""
+        raise click.BadParameter(
+            f"{value}{origin}: {not_a_folder(blocker)}; give a folder airctx can "
+            "create and write in"
+        )
+    return value
 
 
 def _non_blank(
@@ -349,6 +396,7 @@ def parse_items(value: str) -> list[str]:
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False),
+    callback=_state_dir,
     help="Where the local engine keeps its state.",
 )
 @click.option(
@@ -417,7 +465,12 @@ def cli(
         for key, (flag, variables) in AWS_ONLY_OPTIONS.items()
         if overrides[key] is not None
     }
-    ctx.obj = App(config, overrides, aws_only=aws_only)
+    state_dir_given = (
+        _given_as(ctx, "state_dir", "--state-dir", ("AIRCTX_STATE_DIR",))
+        if state_dir is not None
+        else None
+    )
+    ctx.obj = App(config, overrides, aws_only=aws_only, state_dir_given=state_dir_given)
 
 
 @cli.command("prep-data")

@@ -1,0 +1,110 @@
+"""Files and folders the CLI is pointed at: clear errors, nothing made by reading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from airctx.cli.main import cli
+from tests.unit.test_pipeline_steps import write_project
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_project(tmp_path)
+
+
+@pytest.fixture
+def a_file(tmp_path: Path) -> Path:
+    """A regular file where a folder is expected."""
+    path = tmp_path / "afile"
+    path.write_text("not a folder\n", encoding="utf-8")
+    return path
+
+
+def invoke(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args], env=env)
+
+
+def set_in_config(config: Path, old: str, new: str) -> None:
+    text = config.read_text(encoding="utf-8")
+    assert old in text
+    config.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# -- a folder that cannot be created ---
+
+
+@pytest.mark.parametrize(
+    ("how", "named"),
+    [("--state-dir", "--state-dir"), ("AIRCTX_STATE_DIR", "AIRCTX_STATE_DIR")],
+)
+def test_a_state_dir_under_a_file_is_a_usage_error(
+    config: Path, a_file: Path, how: str, named: str
+) -> None:
+    state = str(a_file / "sub")
+    if how == "--state-dir":
+        result = invoke(config, "--state-dir", state, "create-schemas")
+    else:
+        result = invoke(config, "create-schemas", env={how: state})
+
+    assert result.exit_code == 2, result.output
+    assert f"{a_file} is a file, not a folder" in one_line(result.stderr)
+    assert "Traceback" not in result.output
+    if how != "--state-dir":
+        assert f"(from {named})" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["create-schemas", "status"])
+def test_a_configured_state_dir_under_a_file_names_the_setting(
+    config: Path, a_file: Path, command: str
+) -> None:
+    set_in_config(config, "state_dir: state", f"state_dir: {a_file / 'sub'}")
+
+    result = invoke(config, command)
+
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert one_line(result.stderr) == (
+        f"Error: cannot use the local state folder {a_file / 'sub'} (from "
+        f"state_dir in {config}): {a_file} is a file, not a folder. Point state_dir "
+        f"in {config} at a folder airctx can create and write in"
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_state_dir_that_cannot_be_created_names_the_variable(config: Path) -> None:
+    # Nobody, root included, may create a folder at the top of /proc.
+    state = "/proc/airctx-no-such-folder"
+
+    result = invoke(config, "create-schemas", env={"AIRCTX_STATE_DIR": state})
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert one_line(result.stderr) == (
+        f"Error: cannot use the local state folder {state} (from AIRCTX_STATE_DIR): "
+        "no such file or directory. Point AIRCTX_STATE_DIR at a folder airctx can "
+        "create and write in"
+    )
+
+
+def test_an_output_dir_under_a_file_names_the_setting(
+    config: Path, a_file: Path, tmp_path: Path
+) -> None:
+    set_in_config(config, "output_dir: prepared", f"output_dir: {a_file / 'data'}")
+    source = tmp_path / "prepared" / "interactions.csv"
+
+    result = invoke(config, "prep-data", "--input", str(source))
+
+    assert result.exit_code == 1, result.output
+    assert one_line(result.stderr) == (
+        f"Error: cannot use the prepared-data folder {a_file / 'data'} (from "
+        f"data.output_dir in {config}): {a_file} is a file, not a folder. Point "
+        f"data.output_dir in {config} at a folder airctx can create and write in"
+    )
