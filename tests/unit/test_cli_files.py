@@ -108,3 +108,50 @@ def test_an_output_dir_under_a_file_names_the_setting(
         f"data.output_dir in {config}): {a_file} is a file, not a folder. Point "
         f"data.output_dir in {config} at a folder airctx can create and write in"
     )
+
+
+# -- reading creates nothing ---
+
+READ_ONLY = [
+    ["status"],
+    ["metrics"],
+    ["recommend", "--user", "u1"],
+    ["rank", "--user", "u1", "--items", "item1,item2"],
+    ["wait"],
+    ["validate"],
+    ["teardown", "--dry-run"],
+    ["teardown", "--yes"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=lambda a: " ".join(a[:2]))
+def test_reading_a_project_that_never_ran_creates_no_state_folder(
+    config: Path, tmp_path: Path, args: list[str]
+) -> None:
+    result = invoke(config, *args)
+
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "state").exists()
+
+
+def test_status_of_a_project_that_never_ran_says_there_is_no_state_yet(
+    config: Path, tmp_path: Path
+) -> None:
+    result = invoke(config, "status")
+
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"nothing found for project synth (no local state in {tmp_path / 'state'} "
+        "yet; `airctx run` creates it)\n"
+    )
+
+
+def test_the_first_write_creates_the_state_folder(config: Path, tmp_path: Path) -> None:
+    assert invoke(config, "status").exit_code == 0
+
+    assert invoke(config, "create-schemas", "-q").exit_code == 0
+
+    assert (tmp_path / "state" / "engine" / "personalize.db").is_file()
+    status = invoke(config, "status")
+    assert "dataset-group" in status.stdout and "no local state" not in status.stderr

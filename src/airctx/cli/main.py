@@ -1001,9 +1001,21 @@ def status(app: App, output_format: str, quiet: bool) -> None:
         for r in rows
     ]
     if not rows:
-        app.output.progress(f"nothing found for project {app.settings().project}")
+        app.output.progress(
+            f"nothing found for project {app.settings().project}" + _no_local_state(app)
+        )
     app.output.result(
         rows, table=table, headers=("type", "name", "status", "detail", "idle cost")
+    )
+
+
+def _no_local_state(app: App) -> str:
+    """Words saying the local engine has never stored anything, if so."""
+    engine = app.project().clients.local_engine
+    if engine is None or engine.store.exists:
+        return ""
+    return (
+        f" (no local state in {app.settings().state_dir} yet; `airctx run` creates it)"
     )
 
 
@@ -1030,6 +1042,11 @@ def teardown(
     _set_output(app, output_format, quiet)
     project = app.project()
     steps = plan(project)
+    if not steps:
+        app.output.progress(
+            f"nothing to delete for project {app.settings().project}"
+            + _no_local_state(app)
+        )
     if dry_run or not steps:
         app.output.result(
             [s.as_dict() for s in steps],
