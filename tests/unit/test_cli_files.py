@@ -155,3 +155,75 @@ def test_the_first_write_creates_the_state_folder(config: Path, tmp_path: Path) 
     assert (tmp_path / "state" / "engine" / "personalize.db").is_file()
     status = invoke(config, "status")
     assert "dataset-group" in status.stdout and "no local state" not in status.stderr
+
+
+# -- paths given on the command line: usage errors ---
+
+
+@pytest.mark.parametrize("command", ["prep-data", "run"])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/no/such/input.csv", "Error: --input /no/such/input.csv: no such file at"),
+        ("/", "Error: Invalid value for '--input': File '/' is a directory."),
+        (
+            "/dev/null",
+            "Error: --input /dev/null: not a regular file (it is a device); give a "
+            "CSV file",
+        ),
+    ],
+    ids=["missing", "folder", "device"],
+)
+def test_an_input_that_is_not_a_file_is_a_usage_error(
+    config: Path, command: str, path: str, message: str
+) -> None:
+    result = invoke(config, command, "--input", path)
+
+    assert result.exit_code == 2, result.output
+    assert f" {command} [OPTIONS]\nTry " in result.stderr  # the command's usage
+    assert message in result.stderr
+
+
+def test_a_users_input_that_is_not_a_file_is_a_usage_error(
+    config: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "prepared" / "interactions.csv"
+
+    result = invoke(
+        config, "prep-data", "--input", str(source), "--users-input", "/dev/null"
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--users-input /dev/null: not a regular file (it is a device)" in (
+        result.stderr
+    )
+
+
+def test_a_configured_input_that_is_a_device_says_so(config: Path) -> None:
+    set_in_config(config, "input: raw.csv", "input: /dev/null")
+
+    result = invoke(config, "prep-data")
+
+    assert result.exit_code == 1  # the configuration's, not the command line's
+    assert result.stderr == (
+        "Error: input file /dev/null is not a regular file (it is a device); set "
+        "data.input in the configuration to a CSV file\n"
+    )
+
+
+@pytest.mark.parametrize("how", ["--config", "AIRCTX_CONFIG"])
+def test_a_configuration_file_that_is_not_there_is_a_usage_error(
+    tmp_path: Path, how: str
+) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    if how == "--config":
+        result = CliRunner().invoke(cli, ["--config", missing, "status"])
+    else:
+        result = CliRunner().invoke(cli, ["status"], env={how: missing})
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Usage: cli [OPTIONS] COMMAND")
+    origin = "" if how == "--config" else " (from AIRCTX_CONFIG)"
+    assert f"{missing}{origin} does not exist; give the project's airctx.yaml" in (
+        one_line(result.stderr)
+    )

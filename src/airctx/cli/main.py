@@ -5,7 +5,9 @@ options as ``AIRCTX_<OPTION>`` (``AIRCTX_BACKEND``, ``AIRCTX_DATA_DIR``) and com
 options as ``AIRCTX_<COMMAND>_<OPTION>``; ``--output`` and ``--quiet`` read
 ``AIRCTX_OUTPUT`` and ``AIRCTX_QUIET`` everywhere.
 
-Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error.
+Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error (a bad
+option or variable, including a file given with -c/--input that is not a file), 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import click
 from airctx import __version__
 from airctx.cli.output import Output
 from airctx.cli.paths import Place, blocking_file, describe, not_a_folder
-from airctx.errors import AirctxError, ContextError
+from airctx.errors import AirctxError, ContextError, OptionError
 
 if TYPE_CHECKING:
     from airctx.config import Settings
@@ -43,13 +45,15 @@ WAITING_COMMANDS = ("import", "train", "deploy", "run", "wait", "teardown")
 
 
 class AirctxCommand(click.Command):
-    """A command whose bad context key is a usage error showing its own usage."""
+    """A command whose bad context key or input path is a usage error showing its
+    own usage."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ContextError as exc:
-            # A context key the schema lacks is a mistake in the command line.
+        except (ContextError, OptionError) as exc:
+            # A context key the schema lacks, or an --input that is not a file, is
+            # a mistake in the command line.
             raise click.UsageError(str(exc), ctx) from exc
 
 
@@ -195,6 +199,21 @@ def _endpoint_url(
     suggestion = value.split("://", 1)[-1]
     raise click.BadParameter(
         f"{value!r} is not a URL; give it with its scheme, e.g. http://{suggestion}"
+    )
+
+
+def _config_file(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A configuration file that is not there is a mistake in the command line."""
+    if value is None or Path(value).is_file():
+        return value
+    given = _given_as(ctx, "config", "--config", ("AIRCTX_CONFIG",))
+    origin = f" (from {given})" if given != "--config" else ""
+    problem = "is not a file" if Path(value).exists() else "does not exist"
+    raise click.BadParameter(
+        f"{value}{origin} {problem}; give the project's airctx.yaml (default: "
+        "./config/airctx.yaml)"
     )
 
 
@@ -372,6 +391,7 @@ def parse_items(value: str) -> list[str]:
     "-c",
     type=click.Path(dir_okay=False),
     envvar="AIRCTX_CONFIG",
+    callback=_config_file,
     help="Configuration file (default: ./config/airctx.yaml).",
 )
 @click.option(
@@ -429,9 +449,10 @@ def cli(
     whole pipeline works without an AWS account.
 
     Exit codes: 0 success, 1 failure (an "Error:" line says what and what to do),
-    2 usage error. Every option can be set from the environment: AIRCTX_<OPTION>
-    for the options here, AIRCTX_<COMMAND>_<OPTION> for a command's, AIRCTX_OUTPUT
-    and AIRCTX_QUIET everywhere.
+    2 usage error (a bad option or variable, including a --config or --input that
+    is not a file), 130 interrupted (Ctrl-C). Every option can be set from the
+    environment: AIRCTX_<OPTION> for the options here, AIRCTX_<COMMAND>_<OPTION>
+    for a command's, AIRCTX_OUTPUT and AIRCTX_QUIET everywhere.
 
     \b
     Shell completion (bash; zsh_source and fish_source for the others):
