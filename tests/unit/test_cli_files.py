@@ -227,3 +227,70 @@ def test_a_configuration_file_that_is_not_there_is_a_usage_error(
     assert f"{missing}{origin} does not exist; give the project's airctx.yaml" in (
         one_line(result.stderr)
     )
+
+
+# -- files that are not text ---
+
+CONTROL_BYTES = {chr(c) for c in (*range(0, 9), *range(11, 32), 127)}
+
+
+def test_a_binary_input_is_not_a_text_csv_file(config: Path, tmp_path: Path) -> None:
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 8)
+
+    result = invoke(config, "prep-data", "--input", str(binary))
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {binary}: not a text CSV file: its first 2,048 bytes hold NUL bytes "
+        "(binary data, or UTF-16 text, which has them too); give a UTF-8 CSV file\n"
+    )
+
+
+def test_control_characters_without_nul_bytes_are_not_text_either(
+    config: Path, tmp_path: Path
+) -> None:
+    noise = tmp_path / "noise.csv"
+    noise.write_bytes(bytes(range(1, 32)) * 40)
+
+    result = invoke(config, "prep-data", "--input", str(noise))
+
+    assert result.exit_code == 1
+    assert "not a text CSV file: its first 1,240 bytes hold 1,040 control " in (
+        result.stderr
+    )
+    assert not CONTROL_BYTES & set(result.stderr)
+
+
+def test_a_column_name_with_control_characters_is_printed_escaped(
+    config: Path, tmp_path: Path
+) -> None:
+    odd = tmp_path / "odd.csv"
+    odd.write_text("USER_ID,ITEM\x1b[31m_ID,TIMESTAMP\nu1,i1,1\n", encoding="utf-8")
+
+    result = invoke(config, "prep-data", "--input", str(odd))
+
+    assert result.exit_code == 1
+    assert "found USER_ID, 'ITEM\\x1b[31m_ID', TIMESTAMP" in result.stderr
+    assert not CONTROL_BYTES & set(result.stderr)
+
+
+def test_validate_prints_a_header_with_control_characters_escaped(
+    config: Path, tmp_path: Path
+) -> None:
+    prepared = tmp_path / "prepared" / "interactions.csv"
+    lines = prepared.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = lines[0].replace("ITEM_ID", "ITEM\x07ID")
+    prepared.write_text("".join(lines), encoding="utf-8")
+
+    result = invoke(config, "validate")
+
+    assert result.exit_code == 1
+    assert "USER_ID,'ITEM\\x07ID',TIMESTAMP" in result.stdout
+    assert not CONTROL_BYTES & set(result.output)
+
+
+def test_an_error_message_never_carries_raw_control_characters() -> None:
+    from airctx.cli.main import printable
+
+    assert printable("a\x00b\x1b[2Jc\x9b\nd\te é") == "a\\x00b\\x1b[2Jc\\x9b\nd\te é"

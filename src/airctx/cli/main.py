@@ -16,6 +16,7 @@ import errno
 import logging
 import math
 import os
+import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,17 @@ MAX_RANKED_ITEMS = 500
 WAITING_COMMANDS = ("import", "train", "deploy", "run", "wait", "teardown")
 
 
+# Characters a terminal acts on instead of showing (C0 and C1 controls, DEL), bar
+# the newline and tab a message may hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(message: str) -> str:
+    """``message`` with control characters (from a file's bytes, say) escaped as
+    Python writes them, so that an error line never drives the terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+
+
 class AirctxCommand(click.Command):
     """A command whose bad context key or input path is a usage error showing its
     own usage."""
@@ -54,7 +66,7 @@ class AirctxCommand(click.Command):
         except (ContextError, OptionError) as exc:
             # A context key the schema lacks, or an --input that is not a file, is
             # a mistake in the command line.
-            raise click.UsageError(str(exc), ctx) from exc
+            raise click.UsageError(printable(str(exc)), ctx) from exc
 
 
 class AirctxGroup(click.Group):
@@ -66,14 +78,14 @@ class AirctxGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AirctxError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(printable(str(exc))) from exc
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise  # Click's own handling of a closed pipe (e.g. `| head`)
             log.debug("file-system error", exc_info=True)
             app = ctx.obj if isinstance(ctx.obj, App) else None
             places = app.places() if app is not None else []
-            raise click.ClickException(describe(exc, places)) from exc
+            raise click.ClickException(printable(describe(exc, places))) from exc
         except KeyboardInterrupt:
             # Only the waiting stops: imports and training run on the backend.
             if ctx.invoked_subcommand in WAITING_COMMANDS:

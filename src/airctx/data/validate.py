@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from airctx.config import DatasetSpec
-from airctx.data.files import short_row_message, sniff
+from airctx.data.files import short_row_message, shown, sniff
 from airctx.data.schema import ID_FIELDS, MAX_CATEGORICAL_CHARS, MAX_ID_CHARS
 from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
@@ -465,7 +465,8 @@ def _checked_chunks(
         )
         check.problem(
             "header",
-            f"header is {','.join(fmt.header)}; the {spec.kind.lower()} schema "
+            f"header is {','.join(map(shown, fmt.header))}; the "
+            f"{spec.kind.lower()} schema "
             f"expects {','.join(spec.names)} in this order ({detail})",
             line=1,
         )
