@@ -18,6 +18,7 @@ import math
 import os
 import re
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,16 +88,35 @@ class AirctxGroup(click.Group):
             places = app.places() if app is not None else []
             raise click.ClickException(printable(describe(exc, places))) from exc
         except KeyboardInterrupt:
-            # Only the waiting stops: imports and training run on the backend.
-            if ctx.invoked_subcommand in WAITING_COMMANDS:
-                click.echo(
-                    "\nInterrupted. Work already started goes on running on the "
-                    "backend; `airctx status` shows it and `airctx wait` (or running "
-                    "the same command again) picks it up.",
-                    err=True,
-                )
-                ctx.exit(130)
-            raise
+            app = ctx.obj if isinstance(ctx.obj, App) else None
+            click.echo("\nInterrupted; " + _kept(ctx.invoked_subcommand, app), err=True)
+            ctx.exit(130)
+
+
+def _kept(command: str | None, app: App | None) -> str:
+    """What an interrupted command leaves behind, in one sentence."""
+    if command in WAITING_COMMANDS:
+        # Only the waiting stops: imports and training run on the backend.
+        return (
+            "work already started goes on running on the backend; `airctx status` "
+            "shows it and `airctx wait` (or running the same command again) picks "
+            "it up."
+        )
+    if command == "prep-data":
+        settings = app._settings if app is not None else None
+        where = f" in {settings.data.output_dir}" if settings is not None else ""
+        return (
+            f"the prepared files{where} are as they were: they are replaced only "
+            "once the new ones are complete."
+        )
+    if command == "create-schemas":
+        return (
+            "what was created is kept; running `airctx create-schemas` again finds "
+            "it and creates the rest."
+        )
+    if command == "track-event":
+        return "the event may or may not have been recorded."
+    return "nothing was changed."
 
 
 @dataclass
@@ -1064,6 +1084,9 @@ def teardown(
 ) -> None:
     """Delete every resource of the project in dependency order.
 
+    Without --yes it asks first; answering no (or nothing, as when stdin is not a
+    terminal) deletes nothing and exits with code 1.
+
     \b
     Example:
       airctx teardown --dry-run
@@ -1087,18 +1110,35 @@ def teardown(
             headers=("type", "arn"),
         )
         return
-    if not yes:
-        click.confirm(
-            f"Delete {len(steps)} resource(s) of {app.settings().project}?",
-            abort=True,
-            err=True,
+    if not yes and not _confirmed(
+        f"Delete {len(steps)} resource(s) of {app.settings().project}?"
+    ):
+        hint = (
+            ""
+            if _stdin_is_terminal()
+            else " (stdin is not a terminal: pass --yes to delete without a question)"
         )
+        click.echo(f"Nothing was deleted{hint}.", err=True)
+        raise click.exceptions.Exit(1)
     done = run(project, steps)
     app.output.result(
         [s.as_dict() for s in done],
         table=[(s.type, s.arn) for s in done],
         headers=("deleted", "arn"),
     )
+
+
+def _confirmed(question: str) -> bool:
+    """The answer to a yes/no question; no on Ctrl-C or when stdin has ended."""
+    try:
+        return click.confirm(question, err=True)
+    except click.Abort:
+        click.echo(err=True)
+        return False
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
 
 
 @cli.command()
