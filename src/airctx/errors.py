@@ -20,6 +20,11 @@ class DataError(AirctxError):
     """An input file cannot be read or does not have the expected shape."""
 
 
+class OptionError(DataError):
+    """A path given on the command line (or in its environment variable) is not a
+    file that can be read; the CLI shows it as a usage error, exit code 2."""
+
+
 class SchemaError(AirctxError):
     """A dataset's field list breaks one of Personalize's schema rules."""
 

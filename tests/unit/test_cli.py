@@ -6,9 +6,12 @@ import json
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -331,9 +334,38 @@ def test_teardown_asks_before_deleting(config: Path) -> None:
 
     refused = invoke(config, "teardown", input="n\n")
 
-    assert refused.exit_code == 1 and "Aborted" in refused.stderr
+    assert refused.exit_code == 1
     assert "Delete 5 resource(s) of synth?" in refused.stderr
+    assert "Nothing was deleted" in refused.stderr and "Aborted" not in refused.stderr
     assert "dataset-group" in invoke(config, "status").stdout
+
+
+@pytest.mark.parametrize("answer", ["n\n", ""], ids=["no", "end-of-input"])
+def test_teardown_without_a_terminal_says_to_pass_yes(
+    config: Path, answer: str
+) -> None:
+    invoke(config, "create-schemas", "-q")
+
+    refused = invoke(config, "teardown", input=answer)
+
+    assert refused.exit_code == 1
+    assert refused.stderr.endswith(
+        "Nothing was deleted (stdin is not a terminal: pass --yes to delete without "
+        "a question).\n"
+    )
+    assert "dataset-group" in invoke(config, "status").stdout
+
+
+def test_teardown_refused_at_a_terminal_says_nothing_was_deleted(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(config, "create-schemas", "-q")
+    monkeypatch.setattr("airctx.cli.main._stdin_is_terminal", lambda: True)
+
+    refused = invoke(config, "teardown", input="n\n")
+
+    assert refused.exit_code == 1
+    assert refused.stderr.endswith("[y/N]: n\nNothing was deleted.\n")
 
 
 def test_teardown_yes_deletes_without_asking_and_again_finds_nothing(
@@ -536,8 +568,8 @@ def test_a_relative_input_is_taken_from_the_current_folder_and_says_so(
 
     result = invoke(config, *args)
 
-    assert result.exit_code == 1
-    assert result.stderr == (
+    assert result.exit_code == 2  # a path on the command line: a usage error
+    assert result.stderr.split("\n\n", 1)[1] == (
         f"Error: {option} raw-sample/airline.csv: no such file at "
         f"{elsewhere.resolve() / 'raw-sample' / 'airline.csv'} (a relative {option} "
         f"is taken from the current folder, not from the data folder {data_dir} set "
@@ -742,3 +774,129 @@ def test_import_prints_its_validation_warnings_summed_up(config: Path) -> None:
         f"  {users.resolve()} [USER_ID]: warning: 30 users have no interactions, "
     )
     assert "ghost3" not in result.stdout
+
+
+# -- Ctrl-C ---
+
+
+def interrupted(*_args: object, **_kwargs: object) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(
+    ("command", "target", "kept"),
+    [
+        (["prep-data"], "airctx.pipeline.prep.prep_data", "the prepared files in "),
+        (["validate"], "airctx.pipeline.imports.validate", "nothing was changed."),
+        (["status"], "airctx.pipeline.status.status", "nothing was changed."),
+        (
+            ["recommend", "--user", "u1"],
+            "airctx.pipeline.query.recommend",
+            "nothing was changed.",
+        ),
+        (
+            ["create-schemas"],
+            "airctx.pipeline.resources.create_schemas",
+            "what was created is kept; running `airctx create-schemas` again",
+        ),
+        (
+            ["track-event", "--user", "u1", "--item", "item1"],
+            "airctx.pipeline.query.track_event",
+            "the event may or may not have been recorded.",
+        ),
+    ],
+    ids=["prep-data", "validate", "status", "recommend", "create-schemas", "event"],
+)
+def test_ctrl_c_exits_130_saying_what_was_kept(
+    config: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: list[str],
+    target: str,
+    kept: str,
+) -> None:
+    monkeypatch.setattr(target, interrupted)
+
+    result = invoke(config, *command)
+
+    assert result.exit_code == 130, result.output
+    assert result.stderr == "\nInterrupted; " + kept + result.stderr.split(kept)[1]
+    assert result.stderr.count("\n") == 2  # one line, after the ^C the shell shows
+    assert "Aborted" not in result.output
+
+
+def test_ctrl_c_during_prep_data_keeps_the_previous_prepared_files(
+    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import airctx.data.prep as prep_module
+
+    prepared = tmp_path / "prepared"
+    before = {p.name: p.read_bytes() for p in prepared.iterdir()}
+    source = tmp_path / "input.csv"
+    source.write_text(
+        (prepared / "interactions.csv")
+        .read_text(encoding="utf-8")
+        .replace("RATING,6", "RATING,7"),
+        encoding="utf-8",
+    )
+    write = prep_module._write_interactions
+
+    def write_then_stop(*args: Any, **kwargs: Any) -> None:
+        write(*args, **kwargs)  # every row is in the temporary file by now
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prep_module, "_write_interactions", write_then_stop)
+
+    result = invoke(config, "prep-data", "--input", str(source))
+
+    assert result.exit_code == 130, result.output
+    assert result.stderr.endswith(
+        f"\nInterrupted; the prepared files in {prepared} are as they were: they "
+        "are replaced only once the new ones are complete.\n"
+    )
+    assert {p.name: p.read_bytes() for p in prepared.iterdir()} == before
+
+
+def test_a_real_sigint_during_prep_data_exits_130(tmp_path: Path) -> None:
+    config = write_project(tmp_path)
+    prepared = tmp_path / "prepared"
+    before = {p.name: p.read_bytes() for p in prepared.iterdir()}
+    rows = (prepared / "interactions.csv").read_text(encoding="utf-8").splitlines()
+    big = tmp_path / "big.csv"
+    with open(big, "w", encoding="utf-8") as fh:
+        fh.write(rows[0] + "\n")
+        for n in range(400):  # each copy with other timestamps: no duplicates
+            fh.writelines(row.replace(",1", f",{n}1", 1) + "\n" for row in rows[1:])
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airctx",
+            "--config",
+            str(config),
+            "prep-data",
+            "--input",
+            str(big),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # A shell without job control starts background jobs with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # the first "rows read": it has begun
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+
+    assert "rows read" in first, first + err
+    assert process.returncode == 130, first + err
+    assert err.rstrip().endswith(
+        "they are replaced only once the new ones are complete."
+    )
+    assert "Traceback" not in err and "Aborted" not in err
+    assert {p.name: p.read_bytes() for p in prepared.iterdir()} == before

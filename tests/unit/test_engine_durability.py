@@ -147,3 +147,42 @@ def test_a_new_engine_sees_what_the_previous_one_wrote(tmp_path: Path) -> None:
     pz, _, _ = clients(second)
     groups = pz.list_dataset_groups()["datasetGroups"]
     assert [(g["name"], g["status"]) for g in groups] == [("g", "ACTIVE")]
+
+
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "state" / "engine"
+    store = Store(root)
+
+    assert store.get("a") is None and store.list("t") == [] and store.open_jobs() == []
+    assert not store.exists and not (tmp_path / "state").exists()
+
+
+def test_a_reader_opened_before_the_first_write_sees_what_is_written(
+    tmp_path: Path,
+) -> None:
+    reader = Store(tmp_path / "engine")
+    assert reader.get("a") is None
+    writer = Store(tmp_path / "engine")
+    with writer.transaction() as db:
+        writer.insert(
+            db,
+            arn="a",
+            type="t",
+            name="n",
+            parent_arn=None,
+            status="ACTIVE",
+            body={},
+            now=1.0,
+        )
+
+    found = reader.get("a")
+
+    assert found is not None and found.status == "ACTIVE"
+    assert reader.exists
+
+
+def test_a_store_under_a_file_is_refused_when_opened(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+
+    with pytest.raises(NotADirectoryError, match="afile is not a directory"):
+        Store(tmp_path / "afile" / "engine")

@@ -301,7 +301,10 @@ def test_a_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
 
 
 def test_a_database_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    Store(tmp_path).close()
+    store = Store(tmp_path)
+    with store.transaction():
+        pass  # the first write creates the database
+    store.close()
     with sqlite3.connect(tmp_path / "personalize.db") as db:
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
 

@@ -5,15 +5,20 @@ options as ``AIRCTX_<OPTION>`` (``AIRCTX_BACKEND``, ``AIRCTX_DATA_DIR``) and com
 options as ``AIRCTX_<COMMAND>_<OPTION>``; ``--output`` and ``--quiet`` read
 ``AIRCTX_OUTPUT`` and ``AIRCTX_QUIET`` everywhere.
 
-Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error.
+Exit codes: 0 success, 1 failure (``Error: ...`` on stderr), 2 usage error (a bad
+option or variable, including a file given with -c/--input that is not a file), 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
+import re
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +28,16 @@ import click
 
 from airctx import __version__
 from airctx.cli.output import Output
-from airctx.errors import AirctxError, ContextError
+from airctx.cli.paths import Place, blocking_file, describe, not_a_folder
+from airctx.errors import AirctxError, ContextError, OptionError
 
 if TYPE_CHECKING:
     from airctx.config import Settings
     from airctx.pipeline.project import Project
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 
 # GetPersonalizedRanking's inputList limit (50 when item metadata is returned).
@@ -38,15 +46,28 @@ MAX_RANKED_ITEMS = 500
 WAITING_COMMANDS = ("import", "train", "deploy", "run", "wait", "teardown")
 
 
+# Characters a terminal acts on instead of showing (C0 and C1 controls, DEL), bar
+# the newline and tab a message may hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(message: str) -> str:
+    """``message`` with control characters (from a file's bytes, say) escaped as
+    Python writes them, so that an error line never drives the terminal."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+
+
 class AirctxCommand(click.Command):
-    """A command whose bad context key is a usage error showing its own usage."""
+    """A command whose bad context key or input path is a usage error showing its
+    own usage."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ContextError as exc:
-            # A context key the schema lacks is a mistake in the command line.
-            raise click.UsageError(str(exc), ctx) from exc
+        except (ContextError, OptionError) as exc:
+            # A context key the schema lacks, or an --input that is not a file, is
+            # a mistake in the command line.
+            raise click.UsageError(printable(str(exc)), ctx) from exc
 
 
 class AirctxGroup(click.Group):
@@ -58,18 +79,44 @@ class AirctxGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AirctxError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(printable(str(exc))) from exc
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # Click's own handling of a closed pipe (e.g. `| head`)
+            log.debug("file-system error", exc_info=True)
+            app = ctx.obj if isinstance(ctx.obj, App) else None
+            places = app.places() if app is not None else []
+            raise click.ClickException(printable(describe(exc, places))) from exc
         except KeyboardInterrupt:
-            # Only the waiting stops: imports and training run on the backend.
-            if ctx.invoked_subcommand in WAITING_COMMANDS:
-                click.echo(
-                    "\nInterrupted. Work already started goes on running on the "
-                    "backend; `airctx status` shows it and `airctx wait` (or running "
-                    "the same command again) picks it up.",
-                    err=True,
-                )
-                ctx.exit(130)
-            raise
+            app = ctx.obj if isinstance(ctx.obj, App) else None
+            click.echo("\nInterrupted; " + _kept(ctx.invoked_subcommand, app), err=True)
+            ctx.exit(130)
+
+
+def _kept(command: str | None, app: App | None) -> str:
+    """What an interrupted command leaves behind, in one sentence."""
+    if command in WAITING_COMMANDS:
+        # Only the waiting stops: imports and training run on the backend.
+        return (
+            "work already started goes on running on the backend; `airctx status` "
+            "shows it and `airctx wait` (or running the same command again) picks "
+            "it up."
+        )
+    if command == "prep-data":
+        settings = app._settings if app is not None else None
+        where = f" in {settings.data.output_dir}" if settings is not None else ""
+        return (
+            f"the prepared files{where} are as they were: they are replaced only "
+            "once the new ones are complete."
+        )
+    if command == "create-schemas":
+        return (
+            "what was created is kept; running `airctx create-schemas` again finds "
+            "it and creates the rest."
+        )
+    if command == "track-event":
+        return "the event may or may not have been recorded."
+    return "nothing was changed."
 
 
 @dataclass
@@ -81,6 +128,8 @@ class App:
     output: Output = field(default_factory=Output)
     # How each aws-only override was given (flag or variable), to name it in errors.
     aws_only: dict[str, str] = field(default_factory=dict)
+    # The flag or variable that gave the state folder, if one did.
+    state_dir_given: str | None = None
     _settings: Settings | None = None
     _project: Project | None = None
 
@@ -92,6 +141,25 @@ class App:
             _refuse_aws_only_options(settings, self.aws_only)
             self._settings = settings
         return self._settings
+
+    def places(self) -> list[Place]:
+        """The folders settings chose, to name the setting in a file-system error."""
+        settings = self._settings
+        if settings is None:
+            return []
+        in_file = f" in {settings.config_path}" if settings.config_path else ""
+        return [
+            Place(
+                "the local state folder",
+                settings.state_dir,
+                self.state_dir_given or f"state_dir{in_file}",
+            ),
+            Place(
+                "the prepared-data folder",
+                settings.data.output_dir,
+                f"data.output_dir{in_file}",
+            ),
+        ]
 
     def project(self, *, wait: bool = True) -> Project:
         if self._project is None:
@@ -164,6 +232,36 @@ def _endpoint_url(
     raise click.BadParameter(
         f"{value!r} is not a URL; give it with its scheme, e.g. http://{suggestion}"
     )
+
+
+def _config_file(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A configuration file that is not there is a mistake in the command line."""
+    if value is None or Path(value).is_file():
+        return value
+    given = _given_as(ctx, "config", "--config", ("AIRCTX_CONFIG",))
+    origin = f" (from {given})" if given != "--config" else ""
+    problem = "is not a file" if Path(value).exists() else "does not exist"
+    raise click.BadParameter(
+        f"{value}{origin} {problem}; give the project's airctx.yaml (default: "
+        "./config/airctx.yaml)"
+    )
+
+
+def _state_dir(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A file where a parent folder should be would only fail once state is written."""
+    blocker = blocking_file(Path(value)) if value else None
+    if blocker is not None:
+        given = _given_as(ctx, "state_dir", "--state-dir", ("AIRCTX_STATE_DIR",))
+        origin = f" (from {given})" if given != "--state-dir" else ""
+        raise click.BadParameter(
+            f"{value}{origin}: {not_a_folder(blocker)}; give a folder airctx can "
+            "create and write in"
+        )
+    return value
 
 
 def _non_blank(
@@ -335,6 +433,7 @@ def parse_items(value: str) -> list[str]:
     "-c",
     type=click.Path(dir_okay=False),
     envvar="AIRCTX_CONFIG",
+    callback=_config_file,
     help="Configuration file (default: ./config/airctx.yaml).",
 )
 @click.option(
@@ -359,6 +458,7 @@ def parse_items(value: str) -> list[str]:
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False),
+    callback=_state_dir,
     help="Where the local engine keeps its state.",
 )
 @click.option(
@@ -391,9 +491,10 @@ def cli(
     whole pipeline works without an AWS account.
 
     Exit codes: 0 success, 1 failure (an "Error:" line says what and what to do),
-    2 usage error. Every option can be set from the environment: AIRCTX_<OPTION>
-    for the options here, AIRCTX_<COMMAND>_<OPTION> for a command's, AIRCTX_OUTPUT
-    and AIRCTX_QUIET everywhere.
+    2 usage error (a bad option or variable, including a --config or --input that
+    is not a file), 130 interrupted (Ctrl-C). Every option can be set from the
+    environment: AIRCTX_<OPTION> for the options here, AIRCTX_<COMMAND>_<OPTION>
+    for a command's, AIRCTX_OUTPUT and AIRCTX_QUIET everywhere.
 
     \b
     Shell completion (bash; zsh_source and fish_source for the others):
@@ -427,7 +528,12 @@ def cli(
         for key, (flag, variables) in AWS_ONLY_OPTIONS.items()
         if overrides[key] is not None
     }
-    ctx.obj = App(config, overrides, aws_only=aws_only)
+    state_dir_given = (
+        _given_as(ctx, "state_dir", "--state-dir", ("AIRCTX_STATE_DIR",))
+        if state_dir is not None
+        else None
+    )
+    ctx.obj = App(config, overrides, aws_only=aws_only, state_dir_given=state_dir_given)
 
 
 @cli.command("prep-data")
@@ -975,9 +1081,21 @@ def status(app: App, output_format: str, quiet: bool) -> None:
         for r in rows
     ]
     if not rows:
-        app.output.progress(f"nothing found for project {app.settings().project}")
+        app.output.progress(
+            f"nothing found for project {app.settings().project}" + _no_local_state(app)
+        )
     app.output.result(
         rows, table=table, headers=("type", "name", "status", "detail", "idle cost")
+    )
+
+
+def _no_local_state(app: App) -> str:
+    """Words saying the local engine has never stored anything, if so."""
+    engine = app.project().clients.local_engine
+    if engine is None or engine.store.exists:
+        return ""
+    return (
+        f" (no local state in {app.settings().state_dir} yet; `airctx run` creates it)"
     )
 
 
@@ -993,6 +1111,9 @@ def teardown(
 ) -> None:
     """Delete every resource of the project in dependency order.
 
+    Without --yes it asks first; answering no (or nothing, as when stdin is not a
+    terminal) deletes nothing and exits with code 1.
+
     \b
     Example:
       airctx teardown --dry-run
@@ -1004,6 +1125,11 @@ def teardown(
     _set_output(app, output_format, quiet)
     project = app.project()
     steps = plan(project)
+    if not steps:
+        app.output.progress(
+            f"nothing to delete for project {app.settings().project}"
+            + _no_local_state(app)
+        )
     if dry_run or not steps:
         app.output.result(
             [s.as_dict() for s in steps],
@@ -1011,18 +1137,35 @@ def teardown(
             headers=("type", "arn"),
         )
         return
-    if not yes:
-        click.confirm(
-            f"Delete {len(steps)} resource(s) of {app.settings().project}?",
-            abort=True,
-            err=True,
+    if not yes and not _confirmed(
+        f"Delete {len(steps)} resource(s) of {app.settings().project}?"
+    ):
+        hint = (
+            ""
+            if _stdin_is_terminal()
+            else " (stdin is not a terminal: pass --yes to delete without a question)"
         )
+        click.echo(f"Nothing was deleted{hint}.", err=True)
+        raise click.exceptions.Exit(1)
     done = run(project, steps)
     app.output.result(
         [s.as_dict() for s in done],
         table=[(s.type, s.arn) for s in done],
         headers=("deleted", "arn"),
     )
+
+
+def _confirmed(question: str) -> bool:
+    """The answer to a yes/no question; no on Ctrl-C or when stdin has ended."""
+    try:
+        return click.confirm(question, err=True)
+    except click.Abort:
+        click.echo(err=True)
+        return False
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
 
 
 @cli.command()

@@ -71,12 +71,27 @@ _NOT_CSV = {
 }
 
 
+# How much of a file is looked at to tell binary data from text, as git and file(1)
+# do, and the share of control characters above which it is not text.
+_BINARY_CHECK = 8192
+_MAX_CONTROL_SHARE = 0.05
+# Control characters a text file may hold: tab, newline, form feed, carriage return
+# and (at the end of old DOS files) Ctrl-Z.
+_TEXT_CONTROLS = frozenset(b"\t\n\f\r\x1a")
+
+
 def _detect_encoding(path: Path) -> tuple[str, str | None]:
     with path.open("rb") as handle:
-        start = handle.read(4)
+        start = handle.read(_BINARY_CHECK)
     for signature, what in _NOT_CSV.items():
         if start.startswith(signature):
             raise DataError(f"{path}: the file is {what}")
+    binary = _binary(start)
+    if binary:
+        raise DataError(
+            f"{path}: not a text CSV file: its first {len(start):,} bytes hold "
+            f"{binary}; give a UTF-8 CSV file"
+        )
     decoder = codecs.getincrementaldecoder("utf-8")()
     lines_before = 0
     with path.open("rb") as handle:
@@ -98,6 +113,23 @@ def _detect_encoding(path: Path) -> tuple[str, str | None]:
             if not block:
                 return ("utf-8-sig" if has_bom else "utf-8"), None
             lines_before += block.count(b"\n")
+
+
+def _binary(head: bytes) -> str | None:
+    """Why ``head``, the start of a file, is not text, or None when it may be."""
+    if b"\0" in head:
+        return "NUL bytes (binary data, or UTF-16 text, which has them too)"
+    controls = sum(1 for b in head if (b < 32 or b == 127) and b not in _TEXT_CONTROLS)
+    if head and controls / len(head) > _MAX_CONTROL_SHARE:
+        return f"{controls:,} control characters (binary data)"
+    return None
+
+
+def shown(name: str) -> str:
+    """A column name as printed: as it is, or escaped (as Python writes it) when it
+    holds characters a terminal would not show as themselves, such as control
+    characters."""
+    return name if name.isprintable() else repr(name)
 
 
 @dataclass(frozen=True)
@@ -206,7 +238,8 @@ def missing_columns_message(
     message = (
         f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} "
         f"for {what}; "
-        f"expected {', '.join(expected)}; found {', '.join(header) or 'nothing'}"
+        f"expected {', '.join(expected)}; "
+        f"found {', '.join(map(shown, header)) or 'nothing'}"
     )
     return message + (" — " + " ".join(hints) if hints else "")
 

@@ -40,6 +40,7 @@ from airctx.data.files import (
     duplicate_columns_message,
     missing_columns_message,
     short_row_message,
+    shown,
     sniff,
 )
 from airctx.data.schema import (
@@ -542,8 +543,8 @@ def _source(
         extra = [h for h in fmt.header if h not in interactions.names]
         if extra and all(c in fmt.header for c in columns.values()):
             report.warnings.append(
-                f"{path}: column(s) {', '.join(extra)} are not in the interactions "
-                "schema and were left out"
+                f"{path}: column(s) {', '.join(map(shown, extra))} are not in the "
+                "interactions schema and were left out"
             )
 
     needed = source.usecols

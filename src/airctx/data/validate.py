@@ -27,7 +27,12 @@ import numpy as np
 import pandas as pd
 
 from airctx.config import DatasetSpec
-from airctx.data.files import duplicate_columns_message, find_short_row, sniff
+from airctx.data.files import (
+    duplicate_columns_message,
+    find_short_row,
+    shown,
+    sniff,
+)
 from airctx.data.schema import ID_FIELDS, MAX_CATEGORICAL_CHARS, MAX_ID_CHARS
 from airctx.data.scratch import HashSet, hashes, scratch_db
 from airctx.errors import DataError
@@ -586,7 +591,8 @@ def _checked_chunks(
         )
         check.problem(
             "header",
-            f"header is {','.join(fmt.header)}; the {spec.kind.lower()} schema "
+            f"header is {','.join(map(shown, fmt.header))}; the "
+            f"{spec.kind.lower()} schema "
             f"expects {','.join(spec.names)} in this order ({detail})",
             line=1,
         )

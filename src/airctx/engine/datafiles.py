@@ -50,6 +50,11 @@ def metadata_fields(spec: DatasetSpec) -> list[str]:
     return [f.name for f in spec.fields if f.categorical and f.name not in RESERVED]
 
 
+def _names(names: list[str], sep: str) -> str:
+    """Column names for a message, escaped where a terminal would not show them."""
+    return sep.join(n if n.isprintable() else repr(n) for n in names)
+
+
 def import_csv(source: Path, spec: DatasetSpec, target: Path) -> int:
     """Check ``source`` against ``spec`` and write the normalised rows to ``target``."""
     if not source.is_file():
@@ -70,12 +75,13 @@ def import_csv(source: Path, spec: DatasetSpec, target: Path) -> int:
             parts.append(f"is missing the column(s) {', '.join(missing)}")
         if extra:
             parts.append(
-                f"has column(s) {', '.join(extra)} that the schema does not declare"
+                f"has column(s) {_names(extra, ', ')} that the schema does not declare"
             )
         raise JobFailed(f"Input CSV {source} " + " and ".join(parts))
     if header != spec.names:
         raise JobFailed(
-            f"Input CSV {source} has its columns in the order {','.join(header)}; the "
+            f"Input CSV {source} has its columns in the order "
+            f"{_names(header, ',')}; the "
             f"schema's order is {','.join(spec.names)}"
         )
     frame = pd.read_csv(

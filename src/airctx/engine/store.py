@@ -11,6 +11,7 @@ beside the database, written to a temporary name and renamed into place.
 from __future__ import annotations
 
 import builtins
+import errno
 import json
 import logging
 import sqlite3
@@ -112,43 +113,82 @@ class Job:
 
 
 class Store:
-    """Thread-safe access to the engine database; one connection per thread."""
+    """Thread-safe access to the engine database; one connection per thread.
+
+    The database (and ``root``) is created by the first write, not by opening the
+    store: reading a state folder that does not exist yet finds no resources and
+    leaves nothing behind. Until then reads go to an empty in-memory database.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
         self.path = root / "personalize.db"
         self._local = threading.local()
-        with self.transaction() as db:
-            # executescript would commit on its own; one statement at a time keeps
-            # the schema creation inside this transaction.
-            for statement in _DDL.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            _migrate(db, self.path)
-            for statement in _INDEXES.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        self._lock = threading.Lock()
+        self._ready = False
+        if self.path.is_file():
+            # Migrate (or refuse a newer schema) now rather than at the first call.
+            self._open(create=False)
+        else:
+            _refuse_blocked(root)
+
+    @property
+    def exists(self) -> bool:
+        """Whether the database has been created (by this store or another)."""
+        return self._ready or self.path.is_file()
 
     # -- connections -------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
+    def _open(self, *, create: bool) -> bool:
+        """Make sure the database exists with the current schema; False when it does
+        not exist and ``create`` is false."""
+        if self._ready:
+            return True
+        with self._lock:
+            if self._ready:
+                return True
+            if not self.path.is_file():
+                if not create:
+                    return False
+                self.root.mkdir(parents=True, exist_ok=True)
+            db = _connect(self.path)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    _create_schema(db, self.path)
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            self._ready = True
+            return True
+
+    def _connection(self, *, create: bool = False) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        if conn is not None and getattr(self._local, "real", False):
+            return conn
+        if self._open(create=create):
+            if conn is not None:
+                conn.close()  # the empty stand-in: the real database exists now
+            conn = _connect(self.path)
+            self._local.real = True
+        elif conn is None:
+            conn = sqlite3.connect(":memory:", isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            # FULL makes a commit durable across power loss, not only process death:
-            # an acknowledged PutEvents must survive both.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
+            _create_schema(conn, self.path)
+            self._local.real = False
+        self._local.conn = conn
         return conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An IMMEDIATE transaction: writers queue up instead of failing mid-way."""
-        db = self._connection()
+        """An IMMEDIATE transaction: writers queue up instead of failing mid-way.
+
+        The first one creates the state folder and the database.
+        """
+        db = self._connection(create=True)
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -469,6 +509,41 @@ class Store:
 
     def delete_live_records(self, db: sqlite3.Connection, dataset_arn: str) -> None:
         db.execute("DELETE FROM live_records WHERE dataset_arn = ?", (dataset_arn,))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL makes a commit durable across power loss, not only process death: an
+    # acknowledged PutEvents must survive both.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+def _create_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Create the tables, or bring an older database up to date, in ``db``'s open
+    transaction (executescript would commit on its own)."""
+    for statement in _DDL.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    _migrate(db, path)
+    for statement in _INDEXES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _refuse_blocked(root: Path) -> None:
+    """A file where ``root`` or one of its parents should be would only fail at the
+    first write; say so when the store is opened."""
+    for candidate in (root, *root.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"{candidate} is not a directory", str(root)
+                )
+            return
 
 
 def _migrate(db: sqlite3.Connection, path: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 from airctx.config import Settings
 from airctx.data.files import atomic_write
 from airctx.data.prep import PrepReport, prepare
-from airctx.errors import DataError
+from airctx.errors import DataError, OptionError
 
 
 def prep_data(
@@ -27,6 +28,12 @@ def prep_data(
     """
     source = _existing(settings, input_path, "--input") or settings.data.input_path()
     if not source.is_file():
+        what = not_regular(source)
+        if what:
+            raise DataError(
+                f"input file {source.absolute()} is not a regular file ({what}); "
+                "set data.input in the configuration to a CSV file"
+            )
         raise DataError(
             f"input file {source.absolute()} does not exist; set data.data_dir in "
             "the configuration, AIRCTX_DATA_DIR or --data-dir to the folder holding "
@@ -70,6 +77,11 @@ def _existing(settings: Settings, given: Path | None, option: str) -> Path | Non
     it was looked for, and where the data folder would have it."""
     if given is None or given.is_file():
         return given
+    what = not_regular(given)
+    if what:
+        raise OptionError(
+            f"{option} {given}: not a regular file ({what}); give a CSV file"
+        )
     message = f"{option} {given}: no such file at {given.absolute()}"
     data_dir = settings.data.data_dir
     if not given.is_absolute() and data_dir is not None:
@@ -80,7 +92,23 @@ def _existing(settings: Settings, given: Path | None, option: str) -> Path | Non
         )
         if (data_dir / given).is_file():
             message += f"; did you mean {option} {data_dir / given}?"
-    raise DataError(message)
+    raise OptionError(message)
+
+
+def not_regular(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file, else None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    kinds = (
+        (stat.S_ISDIR, "it is a folder"),
+        (stat.S_ISCHR, "it is a device"),
+        (stat.S_ISBLK, "it is a device"),
+        (stat.S_ISFIFO, "it is a pipe, which can be read only once"),
+        (stat.S_ISSOCK, "it is a socket"),
+    )
+    return next((what for test, what in kinds if test(mode)), None)
 
 
 def _record_context_values(settings: Settings, report: PrepReport) -> None:
