@@ -324,3 +324,63 @@ def test_run_labels_a_ranking_sample_as_the_ranked_items_not_a_top_n() -> None:
         "(CABIN_TYPE=Economy):"
     )
     assert recommended.splitlines()[1] == "top 1 for ColinPay (CABIN_TYPE=Economy):"
+
+
+class ScoringRuntime(RecordingRuntime):
+    """Answers as Personalize does: small relative scores, or none at all."""
+
+    def __init__(self, scored: bool) -> None:
+        super().__init__()
+        self.scored = scored
+
+    def get_recommendations(self, **params: Any) -> dict[str, Any]:
+        self.sent.append(params)
+        shares = {"klm": 0.0212865, "emirates": 0.0113043}
+        return {
+            "itemList": [
+                {"itemId": i, "score": s} if self.scored else {"itemId": i}
+                for i, s in shares.items()
+            ],
+            "recommendationId": "R",
+        }
+
+
+def test_scores_show_four_significant_digits(
+    queried: tuple[Project, list[str], AnsweringRuntime],
+) -> None:
+    from types import SimpleNamespace
+
+    import airctx.pipeline.query as query
+    from airctx.pipeline.run import RunResult
+
+    proj, _lines, _runtime = queried
+    proj.clients = SimpleNamespace(runtime=ScoringRuntime(scored=True))
+
+    result = query.recommend(proj, "u1", {}, 2)
+
+    rows, headers = result.table()
+    assert headers == ["rank", "item", "score"]
+    assert rows == [["1", "klm", "0.02129"], ["2", "emirates", "0.01130"]]
+    assert result.as_dict()["itemList"][0] == {"itemId": "klm", "score": 0.0212865}
+    summary = RunResult(samples=[result]).summary()
+    assert "klm" in summary and summary.splitlines()[-1].endswith("0.01130")
+
+
+def test_an_answer_without_scores_shows_none(
+    queried: tuple[Project, list[str], AnsweringRuntime],
+) -> None:
+    from types import SimpleNamespace
+
+    import airctx.pipeline.query as query
+    from airctx.pipeline.run import RunResult
+
+    proj, _lines, _runtime = queried
+    proj.clients = SimpleNamespace(runtime=ScoringRuntime(scored=False))
+
+    result = query.recommend(proj, None, {}, 2, item_id="klm")
+
+    rows, headers = result.table()
+    assert headers == ["rank", "item"]
+    assert rows == [["1", "klm"], ["2", "emirates"]]
+    assert result.as_dict()["itemList"] == [{"itemId": "klm"}, {"itemId": "emirates"}]
+    assert RunResult(samples=[result]).summary().splitlines()[-1].endswith("emirates")

@@ -634,7 +634,8 @@ def recommend(
     With --compare, one column per value of a context field; the first column is
     the baseline and the others mark each item ↑n/↓n (moved), = or new. A
     related-items recipe (solution.recipe aws-sims) answers for --item instead of
-    --user.
+    --user. Scores are Personalize's: relative, summing to 1 over the whole
+    catalogue (none with aws-sims or aws-popularity-count).
 
     \b
     Example:
@@ -670,10 +671,8 @@ def recommend(
     result = run(
         app.project(), user_id, parse_context(context), num_results, item_id=item_id
     )
-    rows = [
-        (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
-    ]
-    app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
+    rows, headers = result.table()
+    app.output.result(result.as_dict(), table=rows, headers=headers)
 
 
 def _check_recommend_target(
@@ -735,6 +734,9 @@ def rank(
 ) -> None:
     """Reorder a list of items for a user (needs an aws-personalized-ranking campaign).
 
+    Scores are relative: they sum to 1 over the items given, and an item the model
+    never saw scores 0.
+
     \b
     Example:
       airctx rank --user JDowns --items emirates,lufthansa --context CABIN_TYPE=Economy
@@ -743,10 +745,8 @@ def rank(
 
     _set_output(app, output_format, quiet)
     result = run(app.project(), user_id, parse_items(items), parse_context(context))
-    rows = [
-        (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
-    ]
-    app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
+    rows, headers = result.table()
+    app.output.result(result.as_dict(), table=rows, headers=headers)
 
 
 @cli.command("track-event")

@@ -42,13 +42,34 @@ def recipe_type(recipe: str) -> str:
     return "USER_PERSONALIZATION"
 
 
+def format_score(score: float | None) -> str:
+    """A score for a table: four significant digits (scores that are shares of
+    the whole catalogue are small), nothing when the answer had none."""
+    return "" if score is None else f"{score:#.4g}"
+
+
+def _item_list(entries: Iterable[Mapping[str, Any]]) -> list[tuple[str, float | None]]:
+    """(item, score) pairs of an answer; Personalize sends no score for some
+    recipes (SIMS, Popularity-Count)."""
+    out: list[tuple[str, float | None]] = []
+    for entry in entries:
+        score = entry.get("score")
+        out.append((entry["itemId"], None if score is None else float(score)))
+    return out
+
+
+def _entry(item: str, score: float | None) -> dict[str, Any]:
+    return {"itemId": item} if score is None else {"itemId": item, "score": score}
+
+
 @dataclass
 class Recommendations:
     """A campaign's answer, for a user or (related items) for an item."""
 
     user_id: str | None
     context: dict[str, str]
-    items: list[tuple[str, float]]
+    # Best first; the score is None when the recipe's answers carry none.
+    items: list[tuple[str, float | None]]
     recommendation_id: str
     item_id: str | None = None
     # Why the answer may mean less than it seems (an item the model never saw...).
@@ -64,11 +85,24 @@ class Recommendations:
             **asked,
             "context": self.context,
             "recommendationId": self.recommendation_id,
-            "itemList": [{"itemId": i, "score": s} for i, s in self.items],
+            "itemList": [_entry(i, s) for i, s in self.items],
         }
         if self.warnings:
             answer["warnings"] = self.warnings
         return answer
+
+    @property
+    def scored(self) -> bool:
+        """Whether the answer carried scores (the recipe gives them)."""
+        return any(score is not None for _i, score in self.items)
+
+    def table(self) -> tuple[list[list[str]], list[str]]:
+        """Rows and headers: rank, item and, when the answer has them, score."""
+        rows = [
+            [str(n), item, *([format_score(score)] if self.scored else [])]
+            for n, (item, score) in enumerate(self.items, 1)
+        ]
+        return rows, ["rank", "item", *(["score"] if self.scored else [])]
 
 
 def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str]:
@@ -139,7 +173,7 @@ def recommend(
         params["filterValues"] = dict(filter_values or {})
     with translate_errors(arn):
         answer = project.clients.runtime.get_recommendations(**params)
-    items = [(i["itemId"], float(i.get("score", 0.0))) for i in answer["itemList"]]
+    items = _item_list(answer["itemList"])
     return Recommendations(
         user_id, ctx, items, answer.get("recommendationId", ""), item_id, warnings
     )
@@ -233,9 +267,7 @@ def rank(
         params["context"] = ctx
     with translate_errors(arn):
         answer = project.clients.runtime.get_personalized_ranking(**params)
-    ranked = [
-        (i["itemId"], float(i.get("score", 0.0))) for i in answer["personalizedRanking"]
-    ]
+    ranked = _item_list(answer["personalizedRanking"])
     return Recommendations(
         user_id, ctx, ranked, answer.get("recommendationId", ""), warnings=warnings
     )
@@ -337,7 +369,7 @@ class Comparison:
     user_id: str
     field: str
     lists: dict[str, list[str]]
-    scores: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    scores: dict[str, list[float | None]] = dataclasses.field(default_factory=dict)
 
     def marks(self, value: str) -> list[str]:
         first = next(iter(self.lists))
@@ -369,11 +401,8 @@ class Comparison:
         }
 
     def _entry(self, value: str, rank: int, item: str, mark: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"itemId": item}
-        if value in self.scores:
-            entry["score"] = self.scores[value][rank]
-        entry["moved"] = mark
-        return entry
+        score = self.scores[value][rank] if value in self.scores else None
+        return {**_entry(item, score), "moved": mark}
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Headers and rows: rank, then one column per value."""
