@@ -50,6 +50,36 @@ def test_a_value_the_prepared_data_never_had_is_a_warning(
     assert "Economy, First Class" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("value", "guess"),
+    [
+        ("economy", "Economy"),
+        ("ECONOMY ", "Economy"),
+        ("Premium Economic", "Premium Economy"),
+        ("first", "First Class"),
+        ("zzz", None),
+    ],
+    ids=["case", "case-and-space", "close", "prefix", "nothing-like-it"],
+)
+def test_an_unseen_value_close_to_a_known_one_suggests_it(
+    project: tuple[Project, list[str]], value: str, guess: str | None
+) -> None:
+    proj, lines = project
+    path = proj.settings.context_values_path
+    path.parent.mkdir(parents=True)
+    known = ["Economy", "First Class", "Premium Economy", "Business Class"]
+    path.write_text(json.dumps({"CABIN_TYPE": known}))
+
+    check_context(proj, {"CABIN_TYPE": value})
+
+    assert len(lines) == 1
+    assert f"CABIN_TYPE={value!r} does not occur" in lines[0]
+    if guess is None:
+        assert "did you mean" not in lines[0]
+    else:
+        assert lines[0].endswith(f"; did you mean {guess!r}?")
+
+
 def test_a_repeated_context_key_is_a_usage_error(tmp_path: Path) -> None:
     config = write_project_config(tmp_path)
     args = ["--config", str(config), "recommend", "--user", "u"]

@@ -8,6 +8,7 @@ names Personalize expects.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import time
@@ -113,12 +114,25 @@ def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str
     seen = _seen_values(project)
     for key, value in context.items():
         if key in seen and value not in seen[key]:
+            guess = _closest(value, seen[key])
+            hint = f"; did you mean {guess!r}?" if guess else ""
             project.report(
                 f"warning: {key}={value!r} does not occur in the prepared data "
                 f"(values: {', '.join(seen[key])}); the model has learnt nothing "
-                "about it"
+                f"about it{hint}"
             )
     return dict(context)
+
+
+def _closest(value: str, known: Sequence[str]) -> str | None:
+    """The known value ``value`` most likely meant: one that differs only in case,
+    else the closest by difflib's ratio (ignoring case), if any is close."""
+    by_folded = {k.casefold(): k for k in reversed(known)}
+    folded = value.strip().casefold()
+    if folded in by_folded:
+        return by_folded[folded]
+    close = difflib.get_close_matches(folded, list(by_folded), n=1)
+    return by_folded[close[0]] if close else None
 
 
 def check_context_keys(project: Project, keys: Iterable[str]) -> None:
