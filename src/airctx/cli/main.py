@@ -166,13 +166,37 @@ def _endpoint_url(
     )
 
 
+# An example of each kind of id, for the message about an empty one.
+ID_EXAMPLES = {
+    "user_id": "a user id, e.g. JDowns",
+    "item_id": "an item id, e.g. emirates",
+}
+
+
 def _non_blank(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> str | None:
-    """An empty id would only be refused by the service, in its own words."""
-    if value is not None and not value.strip():
-        raise click.BadParameter("is empty; give an id, e.g. emirates or JDowns")
+    """An empty or too long id would only be refused by the service, in its own
+    words (botocore checks no maximum length, and the local engine takes any)."""
+    if value is None:
+        return value
+    if not value.strip():
+        example = ID_EXAMPLES.get(param.name or "", "an id")
+        raise click.BadParameter(f"is empty; give {example}")
+    _check_id_length(value, ctx.command.name or "", param.name or "")
     return value
+
+
+def _check_id_length(value: str, command: str, param: str) -> None:
+    from airctx.pipeline.query import id_length_limit
+
+    limit = id_length_limit(command, param)
+    if limit is not None and len(value) > limit:
+        kind = "user" if param == "user_id" else "item"
+        raise click.BadParameter(
+            f"is {len(value)} characters long; Personalize takes {kind} ids of at "
+            f"most {limit} characters"
+        )
 
 
 def _finite(
@@ -308,6 +332,18 @@ def parse_items(value: str) -> list[str]:
         raise click.BadParameter(
             f"holds {len(items)} item ids; a personalized ranking takes at most "
             f"{MAX_RANKED_ITEMS}",
+            param_hint="--items",
+        )
+    from airctx.pipeline.query import id_length_limit
+
+    limit = id_length_limit("rank", "items")
+    too_long = [n for n, i in enumerate(items, 1) if limit and len(i) > limit]
+    if too_long:
+        first = items[too_long[0] - 1]
+        more = f" (and {len(too_long) - 1} more)" if len(too_long) > 1 else ""
+        raise click.BadParameter(
+            f"item {too_long[0]} ('{first[:20]}...') is {len(first)} characters "
+            f"long{more}; Personalize takes item ids of at most {limit} characters",
             param_hint="--items",
         )
     return items

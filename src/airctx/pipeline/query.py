@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import logging
 import time
@@ -32,6 +33,55 @@ log = logging.getLogger(__name__)
 # Recipes by what a campaign of theirs answers (Personalize's recipe types).
 RELATED_ITEMS_RECIPES = ("aws-sims", "aws-similar-items")
 RANKING_RECIPES = ("aws-personalized-ranking", "aws-personalized-ranking-v2")
+
+
+# Where each id a command takes goes in its request: (service, operation, path to
+# the member), for the length limit in botocore's service model.
+ID_MEMBERS: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {
+    ("recommend", "user_id"): (
+        "personalize-runtime",
+        "GetRecommendations",
+        ("userId",),
+    ),
+    ("recommend", "item_id"): (
+        "personalize-runtime",
+        "GetRecommendations",
+        ("itemId",),
+    ),
+    ("rank", "user_id"): ("personalize-runtime", "GetPersonalizedRanking", ("userId",)),
+    ("rank", "items"): (
+        "personalize-runtime",
+        "GetPersonalizedRanking",
+        ("inputList",),
+    ),
+    ("track-event", "user_id"): ("personalize-events", "PutEvents", ("userId",)),
+    ("track-event", "item_id"): (
+        "personalize-events",
+        "PutEvents",
+        ("eventList", "itemId"),
+    ),
+}
+
+
+@functools.cache
+def id_length_limit(command: str, option: str) -> int | None:
+    """The most characters the id ``option`` of ``command`` may have, as botocore's
+    service model declares it (None when the model sets no limit). botocore checks
+    only minimum lengths, so a longer id would reach the service."""
+    import botocore.session
+
+    where = ID_MEMBERS.get((command, option))
+    if where is None:
+        return None
+    service, operation, path = where
+    model = botocore.session.get_session().get_service_model(service)
+    shape: Any = model.operation_model(operation).input_shape
+    for name in path:
+        shape = shape.members[name]
+        while shape.type_name == "list":
+            shape = shape.member
+    limit = shape.metadata.get("max")
+    return int(limit) if limit is not None else None
 
 
 def recipe_type(recipe: str) -> str:
