@@ -78,6 +78,10 @@ def test_recommend_item_lists_related_items(
     answer = json.loads(result.stdout)
     assert answer["itemId"] == asked
     assert len(answer["itemList"]) == 5
+    # Personalize returns no score for SIMS.
+    assert all(set(entry) == {"itemId"} for entry in answer["itemList"])
+    table = invoke(config, "recommend", "--item", asked, "-n", "5")
+    assert table.stdout.splitlines()[0].split() == ["rank", "item"]
 
 
 @pytest.mark.parametrize(

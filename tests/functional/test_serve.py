@@ -175,6 +175,10 @@ def test_aws_cli_lists_queries_and_gets_errors(served: Served) -> None:
         "CABIN_TYPE=Economy",
     )
     assert len(answer["itemList"]) == 5
+    # Personalize's scale: shares of one over the whole catalogue, best first.
+    scores = [item["score"] for item in answer["itemList"]]
+    assert scores == sorted(scores, reverse=True)
+    assert 0 < sum(scores) < 1
 
     missing = served.arns["campaignArn"].replace("-campaign", "-nothing")
     error = aws(

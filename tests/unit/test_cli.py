@@ -663,8 +663,14 @@ def test_prep_data_takes_user_metadata_from_the_users_input_only(
         (["--user", "u1", "--item", "klm", "--value", "nan"], "'--value': nan is"),
         (["--user", "u1", "--item", "klm", "--value", "inf"], "'--value': inf is"),
         (["--user", "u1", "--item", "klm", "--value", "-inf"], "'--value': -inf is"),
-        (["--user", "", "--item", "klm"], "'--user': is empty"),
-        (["--user", "u1", "--item", "  "], "'--item': is empty"),
+        (
+            ["--user", "", "--item", "klm"],
+            "'--user': is empty; give a user id, e.g. JDowns",
+        ),
+        (
+            ["--user", "u1", "--item", "  "],
+            "'--item': is empty; give an item id, e.g. emirates",
+        ),
     ],
     ids=["nan", "inf", "minus-inf", "empty-user", "blank-item"],
 )
@@ -695,7 +701,90 @@ def test_an_empty_user_is_a_usage_error_for_queries(
     result = invoke(config, *args)
 
     assert result.exit_code == 2, result.output
-    assert "'--user': is empty" in result.stderr
+    assert "'--user': is empty; give a user id, e.g. JDowns" in result.stderr
+
+
+def test_an_empty_item_is_a_usage_error_with_an_item_for_example(
+    tmp_path: Path,
+) -> None:
+    config = write_project(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("recipe: aws-user-personalization", "recipe: aws-sims"),
+        encoding="utf-8",
+    )
+
+    result = invoke(config, "recommend", "--item", "")
+
+    assert result.exit_code == 2, result.output
+    assert "'--item': is empty; give an item id, e.g. emirates" in result.stderr
+
+
+LONG = "x" * 257
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["recommend", "--user", LONG],
+            "'--user': is 257 characters long; Personalize takes user ids of at "
+            "most 256 characters",
+        ),
+        (
+            ["recommend", "--item", LONG],
+            "'--item': is 257 characters long; Personalize takes item ids of at "
+            "most 256 characters",
+        ),
+        (
+            ["rank", "--user", LONG, "--items", "klm"],
+            "'--user': is 257 characters long; Personalize takes user ids",
+        ),
+        (
+            ["rank", "--user", "u1", "--items", f"klm,{LONG},{LONG}y"],
+            "--items: item 2 ('xxxxxxxxxxxxxxxxxxxx...') is 257 characters long "
+            "(and 1 more); Personalize takes item ids of at most 256 characters",
+        ),
+        (
+            ["track-event", "--user", LONG, "--item", "klm"],
+            "'--user': is 257 characters long; Personalize takes user ids",
+        ),
+        (
+            ["track-event", "--user", "u1", "--item", LONG],
+            "'--item': is 257 characters long; Personalize takes item ids",
+        ),
+    ],
+    ids=[
+        "recommend-user",
+        "recommend-item",
+        "rank-user",
+        "rank-items",
+        "event-user",
+        "event-item",
+    ],
+)
+def test_an_id_longer_than_personalize_takes_is_a_usage_error(
+    config: Path, args: list[str], message: str
+) -> None:
+    result = invoke(config, *args)
+
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+
+
+def test_an_id_of_exactly_the_limit_passes_the_check(config: Path) -> None:
+    result = invoke(config, "recommend", "--user", "x" * 256)
+
+    # Past the check, the command goes on to find there is no campaign yet.
+    assert result.exit_code == 1, result.output
+    assert "campaign synth-campaign does not exist" in result.stderr
+
+
+def test_id_limits_come_from_botocores_service_models() -> None:
+    from airctx.pipeline.query import ID_MEMBERS, id_length_limit
+
+    assert {id_length_limit(*key) for key in ID_MEMBERS} == {256}
+    assert id_length_limit("recommend", "num_results") is None
 
 
 def test_validate_for_an_incremental_import_skips_the_dataset_minimums(

@@ -50,6 +50,36 @@ def test_a_value_the_prepared_data_never_had_is_a_warning(
     assert "Economy, First Class" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("value", "guess"),
+    [
+        ("economy", "Economy"),
+        ("ECONOMY ", "Economy"),
+        ("Premium Economic", "Premium Economy"),
+        ("first", "First Class"),
+        ("zzz", None),
+    ],
+    ids=["case", "case-and-space", "close", "prefix", "nothing-like-it"],
+)
+def test_an_unseen_value_close_to_a_known_one_suggests_it(
+    project: tuple[Project, list[str]], value: str, guess: str | None
+) -> None:
+    proj, lines = project
+    path = proj.settings.context_values_path
+    path.parent.mkdir(parents=True)
+    known = ["Economy", "First Class", "Premium Economy", "Business Class"]
+    path.write_text(json.dumps({"CABIN_TYPE": known}))
+
+    check_context(proj, {"CABIN_TYPE": value})
+
+    assert len(lines) == 1
+    assert f"CABIN_TYPE={value!r} does not occur" in lines[0]
+    if guess is None:
+        assert "did you mean" not in lines[0]
+    else:
+        assert lines[0].endswith(f"; did you mean {guess!r}?")
+
+
 def test_a_repeated_context_key_is_a_usage_error(tmp_path: Path) -> None:
     config = write_project_config(tmp_path)
     args = ["--config", str(config), "recommend", "--user", "u"]
@@ -324,3 +354,63 @@ def test_run_labels_a_ranking_sample_as_the_ranked_items_not_a_top_n() -> None:
         "(CABIN_TYPE=Economy):"
     )
     assert recommended.splitlines()[1] == "top 1 for ColinPay (CABIN_TYPE=Economy):"
+
+
+class ScoringRuntime(RecordingRuntime):
+    """Answers as Personalize does: small relative scores, or none at all."""
+
+    def __init__(self, scored: bool) -> None:
+        super().__init__()
+        self.scored = scored
+
+    def get_recommendations(self, **params: Any) -> dict[str, Any]:
+        self.sent.append(params)
+        shares = {"klm": 0.0212865, "emirates": 0.0113043}
+        return {
+            "itemList": [
+                {"itemId": i, "score": s} if self.scored else {"itemId": i}
+                for i, s in shares.items()
+            ],
+            "recommendationId": "R",
+        }
+
+
+def test_scores_show_four_significant_digits(
+    queried: tuple[Project, list[str], AnsweringRuntime],
+) -> None:
+    from types import SimpleNamespace
+
+    import airctx.pipeline.query as query
+    from airctx.pipeline.run import RunResult
+
+    proj, _lines, _runtime = queried
+    proj.clients = SimpleNamespace(runtime=ScoringRuntime(scored=True))
+
+    result = query.recommend(proj, "u1", {}, 2)
+
+    rows, headers = result.table()
+    assert headers == ["rank", "item", "score"]
+    assert rows == [["1", "klm", "0.02129"], ["2", "emirates", "0.01130"]]
+    assert result.as_dict()["itemList"][0] == {"itemId": "klm", "score": 0.0212865}
+    summary = RunResult(samples=[result]).summary()
+    assert "klm" in summary and summary.splitlines()[-1].endswith("0.01130")
+
+
+def test_an_answer_without_scores_shows_none(
+    queried: tuple[Project, list[str], AnsweringRuntime],
+) -> None:
+    from types import SimpleNamespace
+
+    import airctx.pipeline.query as query
+    from airctx.pipeline.run import RunResult
+
+    proj, _lines, _runtime = queried
+    proj.clients = SimpleNamespace(runtime=ScoringRuntime(scored=False))
+
+    result = query.recommend(proj, None, {}, 2, item_id="klm")
+
+    rows, headers = result.table()
+    assert headers == ["rank", "item"]
+    assert rows == [["1", "klm"], ["2", "emirates"]]
+    assert result.as_dict()["itemList"] == [{"itemId": "klm"}, {"itemId": "emirates"}]
+    assert RunResult(samples=[result]).summary().splitlines()[-1].endswith("emirates")

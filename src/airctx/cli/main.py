@@ -264,13 +264,37 @@ def _state_dir(
     return value
 
 
+# An example of each kind of id, for the message about an empty one.
+ID_EXAMPLES = {
+    "user_id": "a user id, e.g. JDowns",
+    "item_id": "an item id, e.g. emirates",
+}
+
+
 def _non_blank(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> str | None:
-    """An empty id would only be refused by the service, in its own words."""
-    if value is not None and not value.strip():
-        raise click.BadParameter("is empty; give an id, e.g. emirates or JDowns")
+    """An empty or too long id would only be refused by the service, in its own
+    words (botocore checks no maximum length, and the local engine takes any)."""
+    if value is None:
+        return value
+    if not value.strip():
+        example = ID_EXAMPLES.get(param.name or "", "an id")
+        raise click.BadParameter(f"is empty; give {example}")
+    _check_id_length(value, ctx.command.name or "", param.name or "")
     return value
+
+
+def _check_id_length(value: str, command: str, param: str) -> None:
+    from airctx.pipeline.query import id_length_limit
+
+    limit = id_length_limit(command, param)
+    if limit is not None and len(value) > limit:
+        kind = "user" if param == "user_id" else "item"
+        raise click.BadParameter(
+            f"is {len(value)} characters long; Personalize takes {kind} ids of at "
+            f"most {limit} characters"
+        )
 
 
 def _finite(
@@ -416,6 +440,18 @@ def parse_items(value: str) -> list[str]:
         raise click.BadParameter(
             f"holds {len(items)} item ids; a personalized ranking takes at most "
             f"{MAX_RANKED_ITEMS}",
+            param_hint="--items",
+        )
+    from airctx.pipeline.query import id_length_limit
+
+    limit = id_length_limit("rank", "items")
+    too_long = [n for n, i in enumerate(items, 1) if limit and len(i) > limit]
+    if too_long:
+        first = items[too_long[0] - 1]
+        more = f" (and {len(too_long) - 1} more)" if len(too_long) > 1 else ""
+        raise click.BadParameter(
+            f"item {too_long[0]} ('{first[:20]}...') is {len(first)} characters "
+            f"long{more}; Personalize takes item ids of at most {limit} characters",
             param_hint="--items",
         )
     return items
@@ -764,7 +800,8 @@ def recommend(
     With --compare, one column per value of a context field; the first column is
     the baseline and the others mark each item ↑n/↓n (moved), = or new. A
     related-items recipe (solution.recipe aws-sims) answers for --item instead of
-    --user.
+    --user. Scores are Personalize's: relative, summing to 1 over the whole
+    catalogue (none with aws-sims or aws-popularity-count).
 
     \b
     Example:
@@ -800,10 +837,8 @@ def recommend(
     result = run(
         app.project(), user_id, parse_context(context), num_results, item_id=item_id
     )
-    rows = [
-        (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
-    ]
-    app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
+    rows, headers = result.table()
+    app.output.result(result.as_dict(), table=rows, headers=headers)
 
 
 def _check_recommend_target(
@@ -865,6 +900,9 @@ def rank(
 ) -> None:
     """Reorder a list of items for a user (needs an aws-personalized-ranking campaign).
 
+    Scores are relative: they sum to 1 over the items given, and an item the model
+    never saw scores 0.
+
     \b
     Example:
       airctx rank --user JDowns --items emirates,lufthansa --context CABIN_TYPE=Economy
@@ -873,10 +911,8 @@ def rank(
 
     _set_output(app, output_format, quiet)
     result = run(app.project(), user_id, parse_items(items), parse_context(context))
-    rows = [
-        (n, item, f"{score:.4f}") for n, (item, score) in enumerate(result.items, 1)
-    ]
-    app.output.result(result.as_dict(), table=rows, headers=("rank", "item", "score"))
+    rows, headers = result.table()
+    app.output.result(result.as_dict(), table=rows, headers=headers)
 
 
 @cli.command("track-event")

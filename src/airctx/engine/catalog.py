@@ -14,6 +14,10 @@ class RecipeInfo:
     description: str
     uses_context: bool
     legacy: bool = False
+    # Whether GetRecommendations / GetPersonalizedRanking answers carry a score.
+    # Personalize documents scores for User-Personalization(-v2) and
+    # Personalized-Ranking(-v2), none for SIMS or Popularity-Count.
+    scored: bool = True
 
     @property
     def arn(self) -> str:
@@ -71,12 +75,14 @@ RECIPES: dict[str, RecipeInfo] = {
             "USER_PERSONALIZATION",
             "The most popular items by event count; the baseline for every metric.",
             uses_context=False,
+            scored=False,
         ),
         RecipeInfo(
             "aws-sims",
             "RELATED_ITEMS",
             "Items related to a given item, from co-occurrence in user histories.",
             uses_context=False,
+            scored=False,
         ),
     )
 }

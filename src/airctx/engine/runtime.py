@@ -6,15 +6,21 @@ user they concern, fed to the model at query time, so recommendations follow the
 without retraining; the next training includes them in the interactions. Like
 training, the query keeps only the events of the solution's eventType that reach its
 eventValueThreshold.
+
+Scores follow Personalize's rules (see :func:`relative_scores`): a
+user-personalization answer's scores are shares of one over the whole catalogue, a
+personalized ranking's over the items given; recipes Personalize answers without
+scores (SIMS, Popularity-Count) get none.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,10 @@ from airctx.engine.trained_events import event_filters, keeps_event
 log = logging.getLogger(__name__)
 
 MAX_RESULTS = 500
+# Asking a recipe for this many items returns its whole catalogue, ranked.
+EVERY_ITEM = sys.maxsize
+# Personalize returns scores with seven decimals.
+SCORE_DIGITS = 7
 MAX_CONTEXT = 150
 MAX_PROPERTIES = 1024
 FORBIDDEN_PROPERTIES = {
@@ -175,6 +185,7 @@ class Runtime:
         if not isinstance(num, int) or not 1 <= num <= MAX_RESULTS:
             raise InvalidInput(f"numResults must be from 1 to {MAX_RESULTS}")
         model = self.model(version)
+        scored = info is not None and info.scored
         if info is not None and info.recipe_type == "RELATED_ITEMS":
             item_id = params.get("itemId")
             if not item_id:
@@ -192,14 +203,15 @@ class Runtime:
                     "userId is required for a user-personalization campaign"
                 )
             query = self._query(version, user_id, params.get("context"))
-            want = MAX_RESULTS if params.get("filterArn") else num
-            ranked = model.recommend(query, want)
+            # Scores are shares of the whole catalogue, so every item is scored;
+            # a filter may also remove any number of the best items.
+            every = scored or params.get("filterArn")
+            ranked = model.recommend(query, EVERY_ITEM if every else num)
+            if scored:
+                ranked = relative_scores(ranked)
         if params.get("filterArn"):
             ranked = self._filter(version, params, ranked)
-        items = [
-            {"itemId": item, "score": round(float(score), 7)}
-            for item, score in ranked[:num]
-        ]
+        items = [_predicted(item, score, scored) for item, score in ranked[:num]]
         return {"itemList": items, "recommendationId": f"RID-{uuid.uuid4()}"}
 
     def GetPersonalizedRanking(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -214,13 +226,18 @@ class Runtime:
         if not 1 <= len(items) <= MAX_RESULTS:
             raise InvalidInput(f"inputList must hold 1 to {MAX_RESULTS} item ids")
         query = self._query(version, params.get("userId"), params.get("context"))
-        ranked = self.model(version).rank(query, items)
+        model = self.model(version)
+        ranked = model.rank(query, items)
+        if info.scored:
+            # Shares of one among the items given; one the model never saw gets 0.
+            known = [pair for pair in ranked if model.knows(pair[0])]
+            unseen = [(item, 0.0) for item, _s in ranked if not model.knows(item)]
+            ranked = relative_scores(known) + unseen
         if params.get("filterArn"):
             ranked = self._filter(version, params, ranked)
         return {
             "personalizedRanking": [
-                {"itemId": item, "score": round(float(score), 7)}
-                for item, score in ranked
+                _predicted(item, score, info.scored) for item, score in ranked
             ],
             "recommendationId": f"RID-{uuid.uuid4()}",
         }
@@ -388,6 +405,34 @@ class Runtime:
 
     def PutItems(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self._put_records(params, "ITEMS", "items", "itemId")
+
+
+def relative_scores(ranked: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """``ranked`` with its scores turned into shares of one, in the same order.
+
+    Personalize scores user-personalization recommendations relative to each other
+    over the whole catalogue, and a personalized ranking over the items given: a
+    softmax of the model's scores, each in [0, 1] and all summing to 1. The local
+    recipes' scores serve as the softmax's inputs; a softmax keeps their order.
+    """
+    if not ranked:
+        return []
+    import numpy as np
+
+    raw = np.fromiter((s for _i, s in ranked), dtype=np.float64, count=len(ranked))
+    # Shifted by the maximum so that exp cannot overflow; the shares are the same.
+    shares = np.exp(raw - raw.max())
+    shares /= shares.sum()
+    return [
+        (item, share) for (item, _s), share in zip(ranked, shares.tolist(), strict=True)
+    ]
+
+
+def _predicted(item: str, score: float, scored: bool) -> dict[str, Any]:
+    """One entry of an answer's item list; without a score for unscored recipes."""
+    if not scored:
+        return {"itemId": item}
+    return {"itemId": item, "score": round(score, SCORE_DIGITS)}
 
 
 def _number(value: Any, where: str, *, required: bool = False) -> float | None:

@@ -8,6 +8,8 @@ names Personalize expects.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import json
 import logging
 import time
@@ -33,6 +35,55 @@ RELATED_ITEMS_RECIPES = ("aws-sims", "aws-similar-items")
 RANKING_RECIPES = ("aws-personalized-ranking", "aws-personalized-ranking-v2")
 
 
+# Where each id a command takes goes in its request: (service, operation, path to
+# the member), for the length limit in botocore's service model.
+ID_MEMBERS: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {
+    ("recommend", "user_id"): (
+        "personalize-runtime",
+        "GetRecommendations",
+        ("userId",),
+    ),
+    ("recommend", "item_id"): (
+        "personalize-runtime",
+        "GetRecommendations",
+        ("itemId",),
+    ),
+    ("rank", "user_id"): ("personalize-runtime", "GetPersonalizedRanking", ("userId",)),
+    ("rank", "items"): (
+        "personalize-runtime",
+        "GetPersonalizedRanking",
+        ("inputList",),
+    ),
+    ("track-event", "user_id"): ("personalize-events", "PutEvents", ("userId",)),
+    ("track-event", "item_id"): (
+        "personalize-events",
+        "PutEvents",
+        ("eventList", "itemId"),
+    ),
+}
+
+
+@functools.cache
+def id_length_limit(command: str, option: str) -> int | None:
+    """The most characters the id ``option`` of ``command`` may have, as botocore's
+    service model declares it (None when the model sets no limit). botocore checks
+    only minimum lengths, so a longer id would reach the service."""
+    import botocore.session
+
+    where = ID_MEMBERS.get((command, option))
+    if where is None:
+        return None
+    service, operation, path = where
+    model = botocore.session.get_session().get_service_model(service)
+    shape: Any = model.operation_model(operation).input_shape
+    for name in path:
+        shape = shape.members[name]
+        while shape.type_name == "list":
+            shape = shape.member
+    limit = shape.metadata.get("max")
+    return int(limit) if limit is not None else None
+
+
 def recipe_type(recipe: str) -> str:
     """RELATED_ITEMS, PERSONALIZED_RANKING or USER_PERSONALIZATION, by recipe name."""
     if recipe in RELATED_ITEMS_RECIPES:
@@ -42,13 +93,34 @@ def recipe_type(recipe: str) -> str:
     return "USER_PERSONALIZATION"
 
 
+def format_score(score: float | None) -> str:
+    """A score for a table: four significant digits (scores that are shares of
+    the whole catalogue are small), nothing when the answer had none."""
+    return "" if score is None else f"{score:#.4g}"
+
+
+def _item_list(entries: Iterable[Mapping[str, Any]]) -> list[tuple[str, float | None]]:
+    """(item, score) pairs of an answer; Personalize sends no score for some
+    recipes (SIMS, Popularity-Count)."""
+    out: list[tuple[str, float | None]] = []
+    for entry in entries:
+        score = entry.get("score")
+        out.append((entry["itemId"], None if score is None else float(score)))
+    return out
+
+
+def _entry(item: str, score: float | None) -> dict[str, Any]:
+    return {"itemId": item} if score is None else {"itemId": item, "score": score}
+
+
 @dataclass
 class Recommendations:
     """A campaign's answer, for a user or (related items) for an item."""
 
     user_id: str | None
     context: dict[str, str]
-    items: list[tuple[str, float]]
+    # Best first; the score is None when the recipe's answers carry none.
+    items: list[tuple[str, float | None]]
     recommendation_id: str
     item_id: str | None = None
     # Why the answer may mean less than it seems (an item the model never saw...).
@@ -64,11 +136,24 @@ class Recommendations:
             **asked,
             "context": self.context,
             "recommendationId": self.recommendation_id,
-            "itemList": [{"itemId": i, "score": s} for i, s in self.items],
+            "itemList": [_entry(i, s) for i, s in self.items],
         }
         if self.warnings:
             answer["warnings"] = self.warnings
         return answer
+
+    @property
+    def scored(self) -> bool:
+        """Whether the answer carried scores (the recipe gives them)."""
+        return any(score is not None for _i, score in self.items)
+
+    def table(self) -> tuple[list[list[str]], list[str]]:
+        """Rows and headers: rank, item and, when the answer has them, score."""
+        rows = [
+            [str(n), item, *([format_score(score)] if self.scored else [])]
+            for n, (item, score) in enumerate(self.items, 1)
+        ]
+        return rows, ["rank", "item", *(["score"] if self.scored else [])]
 
 
 def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str]:
@@ -79,12 +164,25 @@ def check_context(project: Project, context: Mapping[str, str]) -> dict[str, str
     seen = _seen_values(project)
     for key, value in context.items():
         if key in seen and value not in seen[key]:
+            guess = _closest(value, seen[key])
+            hint = f"; did you mean {guess!r}?" if guess else ""
             project.report(
                 f"warning: {key}={value!r} does not occur in the prepared data "
                 f"(values: {', '.join(seen[key])}); the model has learnt nothing "
-                "about it"
+                f"about it{hint}"
             )
     return dict(context)
+
+
+def _closest(value: str, known: Sequence[str]) -> str | None:
+    """The known value ``value`` most likely meant: one that differs only in case,
+    else the closest by difflib's ratio (ignoring case), if any is close."""
+    by_folded = {k.casefold(): k for k in reversed(known)}
+    folded = value.strip().casefold()
+    if folded in by_folded:
+        return by_folded[folded]
+    close = difflib.get_close_matches(folded, list(by_folded), n=1)
+    return by_folded[close[0]] if close else None
 
 
 def check_context_keys(project: Project, keys: Iterable[str]) -> None:
@@ -139,7 +237,7 @@ def recommend(
         params["filterValues"] = dict(filter_values or {})
     with translate_errors(arn):
         answer = project.clients.runtime.get_recommendations(**params)
-    items = [(i["itemId"], float(i.get("score", 0.0))) for i in answer["itemList"]]
+    items = _item_list(answer["itemList"])
     return Recommendations(
         user_id, ctx, items, answer.get("recommendationId", ""), item_id, warnings
     )
@@ -233,9 +331,7 @@ def rank(
         params["context"] = ctx
     with translate_errors(arn):
         answer = project.clients.runtime.get_personalized_ranking(**params)
-    ranked = [
-        (i["itemId"], float(i.get("score", 0.0))) for i in answer["personalizedRanking"]
-    ]
+    ranked = _item_list(answer["personalizedRanking"])
     return Recommendations(
         user_id, ctx, ranked, answer.get("recommendationId", ""), warnings=warnings
     )
@@ -337,7 +433,7 @@ class Comparison:
     user_id: str
     field: str
     lists: dict[str, list[str]]
-    scores: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    scores: dict[str, list[float | None]] = dataclasses.field(default_factory=dict)
 
     def marks(self, value: str) -> list[str]:
         first = next(iter(self.lists))
@@ -369,11 +465,8 @@ class Comparison:
         }
 
     def _entry(self, value: str, rank: int, item: str, mark: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"itemId": item}
-        if value in self.scores:
-            entry["score"] = self.scores[value][rank]
-        entry["moved"] = mark
-        return entry
+        score = self.scores[value][rank] if value in self.scores else None
+        return {**_entry(item, score), "moved": mark}
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Headers and rows: rank, then one column per value."""

@@ -14,7 +14,13 @@ from airctx.pipeline.deploy import deploy
 from airctx.pipeline.imports import import_data
 from airctx.pipeline.prep import prep_data
 from airctx.pipeline.project import Project
-from airctx.pipeline.query import Recommendations, rank, recipe_type, recommend
+from airctx.pipeline.query import (
+    Recommendations,
+    format_score,
+    rank,
+    recipe_type,
+    recommend,
+)
 from airctx.pipeline.train import check_recipe, train
 
 
@@ -48,7 +54,7 @@ class RunResult:
             else:
                 lines.append(f"\ntop {len(sample.items)} for {sample.user_id} ({ctx}):")
             lines += [
-                f"  {n:>2}. {item:<40} {score:.4f}"
+                f"  {n:>2}. {item:<40} {format_score(score)}".rstrip()
                 for n, (item, score) in enumerate(sample.items, 1)
             ]
         return "\n".join(lines)

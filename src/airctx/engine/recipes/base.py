@@ -98,6 +98,10 @@ class Recommender(ABC):
     ) -> list[tuple[str, float]]:
         """The top ``num_results`` item ids with scores, best first."""
 
+    @abstractmethod
+    def knows(self, item_id: str) -> bool:
+        """Whether the model was trained with ``item_id`` in its catalogue."""
+
     def rank(self, query: Query, item_ids: Sequence[str]) -> list[tuple[str, float]]:
         """``item_ids`` reordered best first; items the model never saw go last."""
         raise NotImplementedError(f"{self.RECIPE} does not rank item lists")

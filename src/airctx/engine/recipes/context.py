@@ -752,6 +752,9 @@ class UserPersonalization(Recommender):
             np.concatenate([contexts, live_contexts]),
         )
 
+    def knows(self, item_id: str) -> bool:
+        return item_id in self._items
+
     def recommend(
         self, query: Query, num_results: int, exclude: Sequence[str] = ()
     ) -> list[tuple[str, float]]:

@@ -48,6 +48,9 @@ class PopularityCount(Recommender):
         )
         self._index = {str(v): k for k, v in enumerate(self.item_ids)}
 
+    def knows(self, item_id: str) -> bool:
+        return item_id in self._index
+
     def recommend(
         self, query: Query, num_results: int, exclude: Sequence[str] = ()
     ) -> list[tuple[str, float]]:

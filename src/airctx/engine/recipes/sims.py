@@ -113,6 +113,9 @@ class Sims(Recommender):
             excluded = np.array([position], dtype=np.int64)
         return self._with_popular(scores, num_results, excluded)
 
+    def knows(self, item_id: str) -> bool:
+        return item_id in self._items
+
     def recommend(
         self, query: Query, num_results: int, exclude: Sequence[str] = ()
     ) -> list[tuple[str, float]]:
