@@ -201,3 +201,40 @@ def test_deploy_adopts_the_event_tracker_another_run_created(
     assert len(made) == 1
     assert harness.counts()["event-tracker"] == 1
     assert result.event_tracker_arn == harness.engine.store.list("event-tracker")[0].arn
+
+
+# -- train and import ---
+
+
+def test_train_adopts_the_version_another_run_started_a_moment_earlier(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_data(harness.project)
+    jobs = HeldJobs(harness, monkeypatch)
+    made = another_run_first(monkeypatch, "CreateSolutionVersion")
+
+    result = train(harness.project)
+
+    assert len(made) == 1
+    assert not jobs.held
+    assert harness.counts()["solution-version"] == 1
+    assert result.solution_version_arn == newest_version(harness)
+    assert result.reused is True
+    assert any("training already under way" in line for line in harness.reports)
+
+
+def test_import_adopts_the_job_another_run_started_a_moment_earlier(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The job is named after the file's content, so the other run's has our name;
+    # while it runs the engine refuses a second import into the dataset.
+    jobs = HeldJobs(harness, monkeypatch)
+    made = another_run_first(monkeypatch, "CreateDatasetImportJob")
+
+    result = import_data(harness.project)
+
+    assert len(made) == 1
+    assert not jobs.held
+    assert harness.counts()["dataset-import-job"] == 2
+    assert set(result.jobs) == {"INTERACTIONS", "USERS"}
+    assert any("already under way" in line for line in harness.reports)
