@@ -543,6 +543,9 @@ def train(
 ) -> None:
     """Train the solution (with HPO when configured) and print its metrics.
 
+    Trains on what `airctx import` put in the datasets; with no imported
+    interactions it stops before creating anything.
+
     \b
     Example:
       airctx train --retrain

@@ -260,6 +260,54 @@ def check_staging(project: Project) -> None:
         check_role(project.clients.iam, settings.aws.role_arn)
 
 
+def check_interactions_imported(project: Project, group_arn: str) -> None:
+    """Refuse to train, before a solution or version is created (and billed), on an
+    interactions dataset that holds no imported data: the training would fail."""
+    dataset = next(
+        (
+            d
+            for d in project.paginate(
+                "ListDatasets", "datasets", datasetGroupArn=group_arn
+            )
+            if d.get("datasetType") == "INTERACTIONS"
+        ),
+        None,
+    )
+    group = project.settings.dataset_group_name
+    if dataset is None:
+        raise ResourceError(
+            f"dataset group {group} has no INTERACTIONS dataset, so there is nothing "
+            "to train on; run `airctx import` (or `airctx run`) first. Nothing was "
+            "created"
+        )
+    arn = str(dataset["datasetArn"])
+    jobs = sorted(
+        project.paginate("ListDatasetImportJobs", "datasetImportJobs", datasetArn=arn),
+        key=lambda j: j["creationDateTime"],
+    )
+    if any(j["status"] == "ACTIVE" for j in jobs):
+        return
+    what = f"the INTERACTIONS dataset {dataset.get('name', arn)} ({arn})"
+    running = [j for j in jobs if j["status"] in IN_FLIGHT]
+    if running:
+        raise ResourceError(
+            f"{what} holds no imported data yet: import job "
+            f"{running[-1]['jobName']} is still running. Run `airctx wait`, then "
+            "`airctx train` again. Nothing was created"
+        )
+    failed = ""
+    if jobs:
+        newest = jobs[-1]
+        reason = newest.get("failureReason") or "no reason given"
+        failed = (
+            f" (its import job {newest['jobName']} ended {newest['status']}: {reason})"
+        )
+    raise ResourceError(
+        f"{what} holds no imported data{failed}, so a training would fail; run "
+        "`airctx import` (or `airctx run`) first. Nothing was created"
+    )
+
+
 def unimported_changes(project: Project) -> bool:
     """Whether the prepared interactions differ from what the dataset holds now."""
     path = project.settings.prepared_csv("INTERACTIONS")

@@ -44,8 +44,9 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
     settings = project.settings
     group = project.dataset_group_arn()
     check_recipe(project)
-    from airctx.pipeline.imports import unimported_changes
+    from airctx.pipeline.imports import check_interactions_imported, unimported_changes
 
+    check_interactions_imported(project, group)
     if unimported_changes(project):
         project.report(
             "warning: the prepared interactions differ from what the dataset holds; "
