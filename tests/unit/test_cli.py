@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from airctx.cli.main import cli
-from tests.conftest import AWS_CLI
+from tests.conftest import AWS_CLI, REPO
 from tests.unit.test_pipeline_steps import write_project
 
 COMMANDS = sorted(cli.commands)
@@ -57,7 +58,9 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
 
     assert result.exit_code == 0
     assert command.help and command.get_short_help_str().strip()
-    assert "Example:" in result.output and f"airctx {name}" in result.output
+    assert "Example:" in result.output
+    # The command, perhaps after global options (`airctx --config FILE rank`).
+    assert re.search(rf"airctx (--\S+ \S+ )*{name}\b", result.output), result.output
     undocumented = [
         p.name for p in command.params if isinstance(p, click.Option) and not p.help
     ]
@@ -175,6 +178,66 @@ def test_recommend_asks_what_the_configured_recipe_answers(
     assert message in " ".join(result.stderr.split())
 
 
+@pytest.mark.parametrize(
+    ("recipe", "answers"),
+    [
+        (
+            "aws-user-personalization",
+            "which recommends for a user (ask it with `airctx recommend --user USER`)",
+        ),
+        (
+            "aws-sims",
+            "which lists the items related to an item (ask it with `airctx "
+            "recommend --item ITEM`)",
+        ),
+    ],
+)
+def test_rank_on_a_project_of_another_recipe_says_how_to_get_a_ranking_one(
+    tmp_path: Path, recipe: str, answers: str
+) -> None:
+    config = write_project(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("recipe: aws-user-personalization", f"recipe: {recipe}"),
+        encoding="utf-8",
+    )
+
+    result = invoke(config, "rank", "--user", "ColinPay", "--items", "emirates,klm")
+
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.stderr.split())
+    assert (
+        "`rank` needs a campaign of a personalized-ranking recipe "
+        "(aws-personalized-ranking, aws-personalized-ranking-v2), and "
+        f"solution.recipe in {config} is {recipe!r}, {answers}"
+    ) in said
+    # No example configuration beside this one: how to make one.
+    assert (
+        "copy the configuration, set another project and data.output_dir and "
+        "solution.recipe: aws-personalized-ranking, then `airctx --config COPY run` "
+        "and `airctx --config COPY rank --user ColinPay --items emirates,klm`"
+    ) in said
+    assert not (tmp_path / "state").exists()  # refused before the engine started
+
+
+def test_rank_points_at_the_example_ranking_configuration_beside_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_project(tmp_path)
+    (tmp_path / "ranking.yaml").write_text(
+        (REPO / "config" / "ranking.yaml").read_text(encoding="utf-8")
+    )
+    monkeypatch.chdir(tmp_path)
+
+    result = invoke(config, "rank", "--user", "ColinPay", "--items", "emirates")
+
+    assert result.exit_code == 2, result.output
+    assert (
+        "such as ranking.yaml: `airctx --config ranking.yaml run`, then `airctx "
+        "--config ranking.yaml rank --user ColinPay --items emirates`"
+    ) in " ".join(result.stderr.split())
+
+
 def test_an_unknown_context_key_is_refused_before_any_call(config: Path) -> None:
     assert invoke(config, "create-schemas", "-q").exit_code == 0
 
@@ -250,6 +313,17 @@ def sent_context(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     return seen
 
 
+def ranking_recipe(config: Path) -> None:
+    """Make the project one `rank` can ask."""
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace(
+            "recipe: aws-user-personalization", "recipe: aws-personalized-ranking"
+        ),
+        encoding="utf-8",
+    )
+
+
 CONTEXT_COMMANDS = {
     "recommend": ["recommend", "--user", "u1"],
     "rank": ["rank", "--user", "u1", "--items", "item1,item2"],
@@ -278,6 +352,8 @@ def test_context_from_the_environment_keeps_spaces_in_values(
     expected: dict[str, str],
 ) -> None:
     name = "AIRCTX_" + command.upper().replace("-", "_") + "_CONTEXT"
+    if command == "rank":
+        ranking_recipe(config)
 
     result = invoke(config, *CONTEXT_COMMANDS[command], env={name: variable})
 

@@ -325,3 +325,24 @@ def test_no_event_type_is_still_allowed(tmp_path: Path) -> None:
 def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_the_example_ranking_configuration_differs_only_where_it_must() -> None:
+    # config/ranking.yaml is airctx.yaml's project with the ranking recipe: its own
+    # dataset group and prepared files, everything else kept in step.
+    import yaml
+
+    reference = yaml.safe_load(REFERENCE)
+    ranking = yaml.safe_load(
+        (REPO / "config" / "ranking.yaml").read_text(encoding="utf-8")
+    )
+
+    assert ranking["solution"]["recipe"] == "aws-personalized-ranking"
+    assert ranking["project"] != reference["project"]
+    assert ranking["data"]["output_dir"] != reference["data"]["output_dir"]
+    for document in (reference, ranking):
+        del document["project"], document["data"]["output_dir"]
+        del document["solution"]["recipe"]
+    assert ranking == reference
+    settings = load_settings(REPO / "config" / "ranking.yaml")
+    assert settings.solution.recipe == "aws-personalized-ranking"

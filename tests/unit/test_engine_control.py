@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -569,6 +570,60 @@ def test_a_concurrent_import_is_limit_exceeded(dsg: Group) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("operation", "naming", "refusal"),
+    [
+        ("CreateSolutionVersion", "solution_version", "ResourceInUseException"),
+        ("CreateDatasetImportJob", "import_job", "LimitExceededException"),
+        ("CreateEventTracker", "event_tracker", "LimitExceededException"),
+    ],
+)
+def test_a_second_client_past_the_first_check_is_still_refused(
+    dsg: Group,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+    naming: str,
+    refusal: str,
+) -> None:
+    # Another client's identical request is stored after this one's first check
+    # (while its ARN is being made) and before its own insert.
+    solution, _version = dsg.train()
+    dsg.engine.control.submit = lambda arn, action: None
+    params: dict[str, Any] = {
+        "CreateSolutionVersion": {"solutionArn": solution},
+        "CreateDatasetImportJob": {
+            "jobName": "j1",
+            "datasetArn": dsg.interactions,
+            "dataSource": {"dataLocation": str(dsg.data / "interactions.csv")},
+        },
+        "CreateEventTracker": {"name": "t1", "datasetGroupArn": dsg.group},
+    }[operation]
+    control = dsg.engine.control
+    real_naming = getattr(control.arns, naming)
+    other: list[Any] = []
+
+    def other_client_first(*args: Any) -> Any:
+        if not other:
+            other.append(operation)
+            other_params = dict(params)
+            if "jobName" in other_params:
+                other_params["jobName"] = "j0"
+            if operation == "CreateEventTracker":
+                other_params["name"] = "t0"
+            getattr(control, operation)(other_params)
+        return real_naming(*args)
+
+    monkeypatch.setattr(control.arns, naming, other_client_first)
+
+    with pytest.raises(getattr(dsg.pz.exceptions, refusal)):
+        getattr(dsg.pz, snake(operation))(**params)
+    assert len(other) == 1
+
+
+def snake(operation: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower()
+
+
 # -- pagination --
 
 
@@ -628,6 +683,28 @@ def test_update_campaign_while_an_update_is_pending_is_in_use(dsg: Group) -> Non
     dsg.pz.update_campaign(campaignArn=campaign, minProvisionedTPS=2)
     with pytest.raises(dsg.pz.exceptions.ResourceInUseException, match="update"):
         dsg.pz.update_campaign(campaignArn=campaign, minProvisionedTPS=3)
+
+
+def test_an_update_started_while_another_is_checked_is_in_use(dsg: Group) -> None:
+    # Two clients update at once: the second passes the first look before the
+    # first one's update is stored, and must still be refused, not queued twice.
+    _, version = dsg.train()
+    campaign = dsg.campaign(version)
+    control = dsg.engine.control
+    control.submit = lambda arn, action: None
+    real_version = control._version
+
+    def other_client_updates_first(arn: Any) -> Any:
+        control.UpdateCampaign({"campaignArn": campaign, "minProvisionedTPS": 2})
+        return real_version(arn)
+
+    control._version = other_client_updates_first  # type: ignore[method-assign]
+    with pytest.raises(dsg.pz.exceptions.ResourceInUseException, match="update"):
+        dsg.pz.update_campaign(campaignArn=campaign, solutionVersionArn=version)
+    update = dsg.pz.describe_campaign(campaignArn=campaign)["campaign"][
+        "latestCampaignUpdate"
+    ]
+    assert update["minProvisionedTPS"] == 2
 
 
 def test_already_exists_error_is_not_raised_for_a_free_name(

@@ -179,6 +179,28 @@ def test_compare_lists_every_value_of_the_context_field(shared: Harness) -> None
     assert len({tuple(items) for items in result.lists.values()}) > 1
 
 
+def test_rank_on_a_campaign_of_another_recipe_names_its_recipe(
+    shared: Harness,
+) -> None:
+    # The configuration cannot tell (the CLI checks it first): the service refuses
+    # the call, and the campaign's own recipe explains why.
+    from airctx.pipeline.query import rank
+
+    with pytest.raises(ResourceError) as caught:
+        rank(shared.project, "u1", ["item1", "item2"], {})
+
+    said = str(caught.value)
+    assert (
+        "`rank` needs a campaign of a personalized-ranking recipe "
+        "(aws-personalized-ranking, aws-personalized-ranking-v2), and the recipe of "
+        "campaign synth-campaign (arn:aws:personalize:us-east-1:000000000000:"
+        "campaign/synth-campaign) is 'aws-user-personalization', which recommends "
+        "for a user"
+    ) in said
+    assert "rank --user u1 --items item1,item2`" in said
+    assert "the request was rejected as invalid" not in said
+
+
 def test_compare_checks_the_field_and_the_context(shared: Harness) -> None:
     with pytest.raises(ContextError, match="SEAT"):
         compare(shared.project, "u1", "SEAT", ["1A"], {}, 5)

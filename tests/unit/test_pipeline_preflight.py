@@ -390,6 +390,90 @@ def test_train_refuses_a_bad_range_before_creating_the_solution(
     assert harness.calls("CreateSolution") == []
 
 
+NO_DATA = (
+    r"the INTERACTIONS dataset synth-interactions \(arn:aws:personalize:us-east-1:"
+    r"000000000000:dataset/synth/INTERACTIONS\) holds no imported data"
+)
+
+
+def test_train_before_import_is_refused_before_the_solution_is_created(
+    harness: Harness,
+) -> None:
+    create_schemas(harness.project)
+
+    with pytest.raises(ResourceError, match=NO_DATA) as caught:
+        train(harness.project)
+
+    assert "run `airctx import` (or `airctx run`) first" in str(caught.value)
+    assert "Nothing was created" in str(caught.value)
+    assert harness.calls("CreateSolution") == []
+    assert harness.calls("CreateSolutionVersion") == []
+    assert not any(line.startswith("warning:") for line in harness.reports)
+
+
+def test_train_after_a_failed_import_gives_the_failure_reason(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_schemas(harness.project)
+    # The engine fails the import job as it would a file it cannot read.
+    monkeypatch.setattr(harness.engine.control, "submit", lambda arn, action: None)
+    dataset = harness.project.find(
+        "ListDatasets",
+        "datasets",
+        "datasetType",
+        "INTERACTIONS",
+        datasetGroupArn=harness.project.dataset_group_arn(),
+    )["datasetArn"]
+    job = harness.clients.personalize.create_dataset_import_job(
+        jobName="broken",
+        datasetArn=dataset,
+        dataSource={"dataLocation": "/nowhere.csv"},
+    )["datasetImportJobArn"]
+    harness.engine.executor.fail(job, "Input file /nowhere.csv does not exist")
+
+    with pytest.raises(ResourceError, match=NO_DATA) as caught:
+        train(harness.project)
+
+    assert (
+        "its import job broken ended CREATE FAILED: Input file /nowhere.csv does not "
+        "exist" in str(caught.value)
+    )
+    assert harness.calls("CreateSolution") == []
+
+
+def test_train_while_the_first_import_runs_says_to_wait(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.project.wait = False
+    monkeypatch.setattr(harness.engine.control, "submit", lambda arn, action: None)
+    started = import_data(harness.project).jobs["INTERACTIONS"]
+
+    with pytest.raises(ResourceError, match=NO_DATA) as caught:
+        train(harness.project)
+
+    name = started.rsplit("/", 1)[-1]
+    assert f"import job {name} is still running. Run `airctx wait`" in str(caught.value)
+    assert harness.calls("CreateSolution") == []
+
+
+def test_train_on_changed_prepared_data_warns_and_trains_on_the_imported(
+    harness: Harness,
+) -> None:
+    # Imported, then prepared again with a row fewer: the data imported is what
+    # trains, with a warning that the prepared file was not imported.
+    import_data(harness.project)
+    path = harness.project.settings.prepared_csv("INTERACTIONS")
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+
+    result = train(harness.project)
+
+    assert result.solution_version_arn
+    assert (
+        "warning: the prepared interactions differ from what the dataset holds; run "
+        "`airctx import` first to train on them" in harness.reports
+    )
+
+
 def test_run_refuses_a_bad_range_before_preparing_anything(
     harness: Harness, tmp_path: Path
 ) -> None:

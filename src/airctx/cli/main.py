@@ -709,6 +709,9 @@ def train(
 ) -> None:
     """Train the solution (with HPO when configured) and print its metrics.
 
+    Trains on what `airctx import` put in the datasets; with no imported
+    interactions it stops before creating anything.
+
     \b
     Example:
       airctx train --retrain
@@ -903,14 +906,36 @@ def rank(
     Scores are relative: they sum to 1 over the items given, and an item the model
     never saw scores 0.
 
+    A campaign has one recipe, so ranking takes a project of its own whose
+    solution.recipe is aws-personalized-ranking: config/ranking.yaml is one,
+    for the same data as config/airctx.yaml.
+
     \b
     Example:
-      airctx rank --user JDowns --items emirates,lufthansa --context CABIN_TYPE=Economy
+      airctx --config config/ranking.yaml run
+      airctx --config config/ranking.yaml rank --user ColinPay \\
+          --items emirates,ryanair,british-airways --context CABIN_TYPE=Economy
     """
+    from airctx.pipeline.query import not_a_ranking_recipe, rank_arguments, recipe_type
     from airctx.pipeline.query import rank as run
 
     _set_output(app, output_format, quiet)
-    result = run(app.project(), user_id, parse_items(items), parse_context(context))
+    wanted = parse_items(items)
+    asked = parse_context(context)
+    settings = app.settings()
+    recipe = settings.solution.recipe
+    if recipe_type(recipe) != "PERSONALIZED_RANKING":
+        # Known from the configuration: say so before the service refuses the call.
+        where = f" in {settings.config_path}" if settings.config_path else ""
+        raise click.UsageError(
+            not_a_ranking_recipe(
+                settings,
+                recipe,
+                f"solution.recipe{where}",
+                rank_arguments(user_id, wanted),
+            )
+        )
+    result = run(app.project(), user_id, wanted, asked)
     rows, headers = result.table()
     app.output.result(result.as_dict(), table=rows, headers=headers)
 

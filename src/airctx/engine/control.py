@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -62,9 +63,14 @@ class ControlPlane:
 
     # -- shared helpers ------------------------------------------------------------
 
-    def _all(self, kind: str, parent_arn: str | None = None) -> list[Resource]:
+    def _all(
+        self,
+        kind: str,
+        parent_arn: str | None = None,
+        db: sqlite3.Connection | None = None,
+    ) -> list[Resource]:
         """The ``kind`` resources of this region and account (the only ones it sees)."""
-        return self.store.list(kind, parent_arn, prefix=self.arns.prefix)
+        return self.store.list(kind, parent_arn, db=db, prefix=self.arns.prefix)
 
     def _get(
         self, arn: Any, kind: str, field: str, stored_type: str | None = None
@@ -86,7 +92,11 @@ class ControlPlane:
         *,
         status: str | None = "CREATE PENDING",
         job: str | None = "create",
+        guard: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
+        """Store a new resource and queue its job. ``guard`` checks, inside the same
+        transaction, what another client could change between a caller's own
+        checks and the insert (a second version in training, a second tracker)."""
         now = time.time()
         document = dict(body)
         if status is not None:
@@ -94,6 +104,8 @@ class ControlPlane:
         document["creationDateTime"] = now
         document["lastUpdatedDateTime"] = now
         with self.store.transaction() as db:
+            if guard is not None:
+                guard(db)
             taken = (
                 self.store.find(kind, name, db=db, prefix=self.arns.prefix)
                 if name is not None
@@ -397,16 +409,7 @@ class ControlPlane:
             raise InvalidInput(
                 f"Dataset {dataset.arn} has no data yet; the first import must be FULL"
             )
-        running = [
-            j.arn
-            for j in self._all("dataset-import-job", dataset.arn)
-            if j.status in IN_FLIGHT
-        ]
-        if running:
-            raise LimitExceeded(
-                f"Dataset {dataset.arn} already has an import job in progress: "
-                f"{running[0]}"
-            )
+        self._no_import_running(dataset.arn)
         arn = self.arns.import_job(name)
         body: dict[str, Any] = {
             "jobName": name,
@@ -420,8 +423,29 @@ class ControlPlane:
         }
         if params.get("roleArn"):
             body["roleArn"] = params["roleArn"]
-        self._create("dataset-import-job", arn, name, dataset.arn, body)
+        self._create(
+            "dataset-import-job",
+            arn,
+            name,
+            dataset.arn,
+            body,
+            guard=lambda db: self._no_import_running(dataset.arn, db),
+        )
         return {"datasetImportJobArn": arn}
+
+    def _no_import_running(
+        self, dataset_arn: str, db: sqlite3.Connection | None = None
+    ) -> None:
+        running = [
+            j.arn
+            for j in self._all("dataset-import-job", dataset_arn, db)
+            if j.status in IN_FLIGHT
+        ]
+        if running:
+            raise LimitExceeded(
+                f"Dataset {dataset_arn} already has an import job in progress: "
+                f"{running[0]}"
+            )
 
     def DescribeDatasetImportJob(self, params: Mapping[str, Any]) -> dict[str, Any]:
         job = self._get(
@@ -539,11 +563,7 @@ class ControlPlane:
         if mode not in ("FULL", "UPDATE"):
             raise InvalidInput("trainingMode must be FULL or UPDATE")
         versions = self._all("solution-version", solution.arn)
-        if any(v.status in IN_FLIGHT for v in versions):
-            raise ResourceInUse(
-                f"Solution {solution.arn} already has a version in training; wait for "
-                "it or stop it"
-            )
+        self._none_in_training(solution.arn)
         if mode == "UPDATE":
             if solution.body["recipeArn"] not in UPDATABLE_RECIPES:
                 raise InvalidInput(
@@ -585,8 +605,25 @@ class ControlPlane:
         )
         if name:
             body["name"] = name
-        self._create("solution-version", arn, None, solution.arn, body)
+        self._create(
+            "solution-version",
+            arn,
+            None,
+            solution.arn,
+            body,
+            guard=lambda db: self._none_in_training(solution.arn, db),
+        )
         return {"solutionVersionArn": arn}
+
+    def _none_in_training(
+        self, solution_arn: str, db: sqlite3.Connection | None = None
+    ) -> None:
+        versions = self._all("solution-version", solution_arn, db)
+        if any(v.status in IN_FLIGHT for v in versions):
+            raise ResourceInUse(
+                f"Solution {solution_arn} already has a version in training; wait for "
+                "it or stop it"
+            )
 
     def DescribeSolutionVersion(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {
@@ -665,41 +702,41 @@ class ControlPlane:
 
     def UpdateCampaign(self, params: Mapping[str, Any]) -> dict[str, Any]:
         campaign = self._get(params.get("campaignArn"), "campaign", "campaignArn")
-        if campaign.status != "ACTIVE":
-            raise ResourceInUse(
-                f"Campaign {campaign.arn} is {campaign.status}, not ACTIVE"
-            )
-        pending = (campaign.body.get("latestCampaignUpdate") or {}).get("status")
-        if pending in ("UPDATE PENDING", "UPDATE IN_PROGRESS"):
-            raise ResourceInUse(
-                f"Campaign {campaign.arn} has an update in progress ({pending}); wait "
-                "for it to finish before updating again"
-            )
-        update: dict[str, Any] = {
-            "solutionVersionArn": campaign.body["solutionVersionArn"],
-            "minProvisionedTPS": campaign.body["minProvisionedTPS"],
-            "campaignConfig": campaign.body.get("campaignConfig", {}),
-        }
+        _check_updatable(campaign)
+        changes: dict[str, Any] = {}
         if params.get("solutionVersionArn"):
             version = self._version(params["solutionVersionArn"])
             if version.status != "ACTIVE":
                 raise InvalidInput(
                     f"Solution version {version.arn} is {version.status}, not ACTIVE"
                 )
-            update["solutionVersionArn"] = version.arn
+            changes["solutionVersionArn"] = version.arn
         if "minProvisionedTPS" in params:
-            update["minProvisionedTPS"] = _check_tps(params["minProvisionedTPS"])
+            changes["minProvisionedTPS"] = _check_tps(params["minProvisionedTPS"])
         if "campaignConfig" in params:
-            update["campaignConfig"] = _check_campaign_config(
+            changes["campaignConfig"] = _check_campaign_config(
                 params["campaignConfig"] or {}
             )
         now = time.time()
-        update.update(
-            status="UPDATE PENDING", creationDateTime=now, lastUpdatedDateTime=now
-        )
         with self.store.transaction() as db:
+            # Checked again where no other client can start an update in between.
+            current = self.store.get(campaign.arn, db=db)
+            if current is None:
+                raise ResourceNotFound(
+                    f"Could not find resource with ARN {campaign.arn}"
+                )
+            _check_updatable(current)
+            update: dict[str, Any] = {
+                "solutionVersionArn": current.body["solutionVersionArn"],
+                "minProvisionedTPS": current.body["minProvisionedTPS"],
+                "campaignConfig": current.body.get("campaignConfig", {}),
+                **changes,
+                "status": "UPDATE PENDING",
+                "creationDateTime": now,
+                "lastUpdatedDateTime": now,
+            }
             body = dict(
-                campaign.body, latestCampaignUpdate=update, lastUpdatedDateTime=now
+                current.body, latestCampaignUpdate=update, lastUpdatedDateTime=now
             )
             self.store.update(db, campaign.arn, body=body, now=now)
             self.store.add_job(db, campaign.arn, "update", now)
@@ -712,19 +749,24 @@ class ControlPlane:
 
     # -- event trackers ------------------------------------------------------------
 
-    def _tracker_of(self, group_arn: str) -> Resource | None:
-        trackers = self._all("event-tracker", group_arn)
+    def _tracker_of(
+        self, group_arn: str, db: sqlite3.Connection | None = None
+    ) -> Resource | None:
+        trackers = self._all("event-tracker", group_arn, db)
         return trackers[0] if trackers else None
+
+    def _no_tracker(self, group_arn: str, db: sqlite3.Connection | None = None) -> None:
+        existing = self._tracker_of(group_arn, db)
+        if existing is not None:
+            raise LimitExceeded(
+                f"Dataset group {group_arn} already has an event tracker "
+                f"({existing.arn}); a dataset group can have only one"
+            )
 
     def CreateEventTracker(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = self._name(params)
         group = self._group(params.get("datasetGroupArn"))
-        existing = self._tracker_of(group.arn)
-        if existing is not None:
-            raise LimitExceeded(
-                f"Dataset group {group.arn} already has an event tracker "
-                f"({existing.arn}); a dataset group can have only one"
-            )
+        self._no_tracker(group.arn)
         arn = self.arns.event_tracker()
         body = {
             "name": name,
@@ -733,7 +775,14 @@ class ControlPlane:
             "trackingId": str(uuid.uuid4()),
             "datasetGroupArn": group.arn,
         }
-        self._create("event-tracker", arn, name, group.arn, body)
+        self._create(
+            "event-tracker",
+            arn,
+            name,
+            group.arn,
+            body,
+            guard=lambda db: self._no_tracker(group.arn, db),
+        )
         return {"eventTrackerArn": arn, "trackingId": body["trackingId"]}
 
     def DescribeEventTracker(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -936,6 +985,17 @@ def _check_solution_config(config: Any, perform_hpo: bool) -> None:
             raise InvalidInput(
                 "every entry of categoricalHyperParameterRanges needs a name and values"
             )
+
+
+def _check_updatable(campaign: Resource) -> None:
+    if campaign.status != "ACTIVE":
+        raise ResourceInUse(f"Campaign {campaign.arn} is {campaign.status}, not ACTIVE")
+    pending = (campaign.body.get("latestCampaignUpdate") or {}).get("status")
+    if pending in ("UPDATE PENDING", "UPDATE IN_PROGRESS"):
+        raise ResourceInUse(
+            f"Campaign {campaign.arn} has an update in progress ({pending}); wait "
+            "for it to finish before updating again"
+        )
 
 
 def _check_tps(value: Any) -> int:

@@ -23,7 +23,7 @@ from airctx.data.summary import PreparedSummary, summary_path
 from airctx.data.validate import ValidationReport, validate_files
 from airctx.errors import ConfigError, DataError, ResourceError, ValidationFailed
 from airctx.pipeline.imported_rows import RowRecord, file_hashes
-from airctx.pipeline.project import Project
+from airctx.pipeline.project import Project, lost_race
 from airctx.pipeline.resources import create_schemas
 from airctx.pipeline.waiter import IN_FLIGHT
 
@@ -130,88 +130,19 @@ def import_data(
         _check_nothing_dropped(project, provisioned.datasets, prepared_files(project))
     for kind, path in prepared_files(project).items():
         dataset_arn = provisioned.datasets[kind]
-        base = _job_name(project.settings.project, kind, path)
-        jobs = list(
-            project.paginate(
-                "ListDatasetImportJobs", "datasetImportJobs", datasetArn=dataset_arn
-            )
-        )
-        ours = sorted(
-            (
-                j
-                for j in jobs
-                if j["jobName"] == base or j["jobName"].startswith(base + "-")
-            ),
-            key=lambda j: j["creationDateTime"],
-        )
-        active = [j for j in jobs if j["status"] == "ACTIVE"]
-        record = RowRecord.for_dataset(project, kind, dataset_arn)
-        record.settle(project)
-        # What the dataset holds now: a FULL import replaces the data, so the newest
-        # finished job decides; an INCREMENTAL one added to it if it ever finished.
-        if mode == "FULL":
-            holds = (
-                bool(active)
-                and max(active, key=lambda j: j["creationDateTime"]) in ours
-            )
-        else:
-            holds = any(j["status"] == "ACTIVE" for j in ours)
-        running = [j for j in ours if j["status"] in IN_FLIGHT]
-        if running:
-            arn = str(running[-1]["datasetImportJobArn"])
-            project.report(f"import {kind}: already under way ({arn})")
-        elif mode == "INCREMENTAL" and _record_is_current(record, active):
-            delta = record.delta(path)
-            if not delta.new:
-                project.report(
-                    f"import {kind}: no new rows in {path.name}; all {delta.known} "
-                    "were imported before, so no import job was started"
-                )
-                result.skipped.append(kind)
-                result.jobs[kind] = str(
-                    max(active, key=lambda j: j["creationDateTime"])[
-                        "datasetImportJobArn"
-                    ]
-                )
-                continue
-            project.report(
-                f"import {kind}: {delta.new} new rows appended; {delta.known} already "
-                "imported were skipped"
-            )
-            arn = _start(project, kind, dataset_arn, delta.path, base, ours, mode)
-            record.add_pending(arn, mode, delta.hashes)
-        elif holds:
-            project.report(f"import {kind}: {path.name} is what the dataset holds")
-            if mode == "FULL":
-                _start_record(
-                    project,
-                    record,
-                    path,
-                    max(active, key=lambda j: j["creationDateTime"]),
-                )
-            result.skipped.append(kind)
-            result.jobs[kind] = str(ours[-1]["datasetImportJobArn"])
+        try:
+            arn, record = _import_one(project, kind, path, dataset_arn, mode, result)
+        except ResourceError as exc:
+            # Another run started the same import between the look-up and the start
+            # (the job name is taken, or the dataset has a job in progress).
+            if not lost_race(
+                exc, "ResourceAlreadyExistsException", "LimitExceededException"
+            ):
+                raise
+            log.info("import %s: another run started an import; looking again", kind)
+            arn, record = _import_one(project, kind, path, dataset_arn, mode, result)
+        if arn is None:
             continue
-        elif ours and ours[-1]["status"] == "CREATE FAILED":
-            raise ResourceError(
-                f"import job {ours[-1]['jobName']} for {path} failed earlier: "
-                f"{ours[-1].get('failureReason', 'no reason given')}. Fix the data "
-                "and run `airctx prep-data` again (a changed file gets a new import "
-                "job)"
-            )
-        else:
-            if mode == "INCREMENTAL":
-                project.report(
-                    f"warning: import {kind}: every row of {path.name} is appended, "
-                    "since airctx has no record of the rows the dataset holds "
-                    "(imported before airctx kept one, or by another tool); rows "
-                    "imported before are then held twice. A FULL import starts the "
-                    "record"
-                )
-            hashes = file_hashes(path) if mode == "FULL" else None
-            arn = _start(project, kind, dataset_arn, path, base, ours, mode)
-            if hashes is not None:
-                record.add_pending(arn, mode, hashes)
         result.jobs[kind] = arn
         project.wait_for(
             "dataset_import_job",
@@ -236,6 +167,99 @@ def import_data(
     return result
 
 
+def _import_one(
+    project: Project,
+    kind: str,
+    path: Path,
+    dataset_arn: str,
+    mode: str,
+    result: ImportResult,
+) -> tuple[str | None, RowRecord]:
+    """Start (or find) the import job of one prepared file; the job to wait for,
+    or None when the dataset already holds the file's rows.
+    """
+    base = _job_name(project.settings.project, kind, path)
+    jobs = list(
+        project.paginate(
+            "ListDatasetImportJobs", "datasetImportJobs", datasetArn=dataset_arn
+        )
+    )
+    ours = sorted(
+        (
+            j
+            for j in jobs
+            if j["jobName"] == base or j["jobName"].startswith(base + "-")
+        ),
+        key=lambda j: j["creationDateTime"],
+    )
+    active = [j for j in jobs if j["status"] == "ACTIVE"]
+    record = RowRecord.for_dataset(project, kind, dataset_arn)
+    record.settle(project)
+    # What the dataset holds now: a FULL import replaces the data, so the newest
+    # finished job decides; an INCREMENTAL one added to it if it ever finished.
+    if mode == "FULL":
+        holds = (
+            bool(active) and max(active, key=lambda j: j["creationDateTime"]) in ours
+        )
+    else:
+        holds = any(j["status"] == "ACTIVE" for j in ours)
+    running = [j for j in ours if j["status"] in IN_FLIGHT]
+    if running:
+        arn = str(running[-1]["datasetImportJobArn"])
+        project.report(f"import {kind}: already under way ({arn})")
+    elif mode == "INCREMENTAL" and _record_is_current(record, active):
+        delta = record.delta(path)
+        if not delta.new:
+            project.report(
+                f"import {kind}: no new rows in {path.name}; all {delta.known} "
+                "were imported before, so no import job was started"
+            )
+            result.skipped.append(kind)
+            result.jobs[kind] = str(
+                max(active, key=lambda j: j["creationDateTime"])["datasetImportJobArn"]
+            )
+            return None, record
+        project.report(
+            f"import {kind}: {delta.new} new rows appended; {delta.known} already "
+            "imported were skipped"
+        )
+        arn = _start(project, kind, dataset_arn, delta.path, base, ours, mode)
+        record.add_pending(arn, mode, delta.hashes)
+    elif holds:
+        project.report(f"import {kind}: {path.name} is what the dataset holds")
+        if mode == "FULL":
+            _start_record(
+                project,
+                record,
+                path,
+                max(active, key=lambda j: j["creationDateTime"]),
+            )
+        result.skipped.append(kind)
+        result.jobs[kind] = str(ours[-1]["datasetImportJobArn"])
+        return None, record
+    elif ours and ours[-1]["status"] == "CREATE FAILED":
+        raise ResourceError(
+            f"import job {ours[-1]['jobName']} for {path} failed earlier: "
+            f"{ours[-1].get('failureReason', 'no reason given')}. Fix the data "
+            "and run `airctx prep-data` again (a changed file gets a new import "
+            "job)"
+        )
+    else:
+        if mode == "INCREMENTAL":
+            project.report(
+                f"warning: import {kind}: every row of {path.name} is appended, "
+                "since airctx has no record of the rows the dataset holds "
+                "(imported before airctx kept one, or by another tool); rows "
+                "imported before are then held twice. A FULL import starts the "
+                "record"
+            )
+        hashes = file_hashes(path) if mode == "FULL" else None
+        arn = _start(project, kind, dataset_arn, path, base, ours, mode)
+        if hashes is not None:
+            record.add_pending(arn, mode, hashes)
+    return arn, record
+
+
 def check_staging(project: Project) -> None:
     """On the aws backend, check the bucket and the configured role an import job
     needs before any schema or dataset is created for it. Creates nothing."""
@@ -257,6 +281,54 @@ def check_staging(project: Project) -> None:
     )
     if settings.aws.role_arn:
         check_role(project.clients.iam, settings.aws.role_arn)
+
+
+def check_interactions_imported(project: Project, group_arn: str) -> None:
+    """Refuse to train, before a solution or version is created (and billed), on an
+    interactions dataset that holds no imported data: the training would fail."""
+    dataset = next(
+        (
+            d
+            for d in project.paginate(
+                "ListDatasets", "datasets", datasetGroupArn=group_arn
+            )
+            if d.get("datasetType") == "INTERACTIONS"
+        ),
+        None,
+    )
+    group = project.settings.dataset_group_name
+    if dataset is None:
+        raise ResourceError(
+            f"dataset group {group} has no INTERACTIONS dataset, so there is nothing "
+            "to train on; run `airctx import` (or `airctx run`) first. Nothing was "
+            "created"
+        )
+    arn = str(dataset["datasetArn"])
+    jobs = sorted(
+        project.paginate("ListDatasetImportJobs", "datasetImportJobs", datasetArn=arn),
+        key=lambda j: j["creationDateTime"],
+    )
+    if any(j["status"] == "ACTIVE" for j in jobs):
+        return
+    what = f"the INTERACTIONS dataset {dataset.get('name', arn)} ({arn})"
+    running = [j for j in jobs if j["status"] in IN_FLIGHT]
+    if running:
+        raise ResourceError(
+            f"{what} holds no imported data yet: import job "
+            f"{running[-1]['jobName']} is still running. Run `airctx wait`, then "
+            "`airctx train` again. Nothing was created"
+        )
+    failed = ""
+    if jobs:
+        newest = jobs[-1]
+        reason = newest.get("failureReason") or "no reason given"
+        failed = (
+            f" (its import job {newest['jobName']} ended {newest['status']}: {reason})"
+        )
+    raise ResourceError(
+        f"{what} holds no imported data{failed}, so a training would fail; run "
+        "`airctx import` (or `airctx run`) first. Nothing was created"
+    )
 
 
 def unimported_changes(project: Project) -> bool:

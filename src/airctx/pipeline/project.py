@@ -145,13 +145,19 @@ def raced(ensure: F) -> F:
         try:
             return ensure(*args, **kwargs)
         except ResourceConflict as exc:
-            cause = exc.__cause__
-            if cause is None or error_code(cause) != "ResourceAlreadyExistsException":
+            if not lost_race(exc, "ResourceAlreadyExistsException"):
                 raise
             log.info("%s lost a creation race; looking again", ensure.__name__)
             return ensure(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def lost_race(exc: BaseException, *codes: str) -> bool:
+    """Whether ``exc`` is the service's answer ``codes`` (say, ResourceInUseException
+    while another run's update is under way), which looking again may resolve."""
+    cause = exc.__cause__
+    return cause is not None and error_code(cause) in codes
 
 
 def snake(operation: str) -> str:

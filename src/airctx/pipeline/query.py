@@ -12,15 +12,18 @@ import difflib
 import functools
 import json
 import logging
+import shlex
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from airctx.aws.errors import translate_errors
+from airctx.aws.errors import error_code, translate_errors
+from airctx.config import Settings
 from airctx.data.summary import PreparedSummary, summary_path
-from airctx.errors import ContextError
+from airctx.errors import ContextError, ResourceError
 from airctx.pipeline.deploy import campaign_arn, ensure_event_tracker
 from airctx.pipeline.project import Project
 
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 # Recipes by what a campaign of theirs answers (Personalize's recipe types).
 RELATED_ITEMS_RECIPES = ("aws-sims", "aws-similar-items")
 RANKING_RECIPES = ("aws-personalized-ranking", "aws-personalized-ranking-v2")
+# The example configuration of a ranking project, shipped beside airctx.yaml.
+RANKING_EXAMPLE = "ranking.yaml"
+GENERIC_ARGUMENTS = "--user USER --items A,B,..."
 
 
 # Where each id a command takes goes in its request: (service, operation, path to
@@ -111,6 +117,70 @@ def _item_list(entries: Iterable[Mapping[str, Any]]) -> list[tuple[str, float | 
 
 def _entry(item: str, score: float | None) -> dict[str, Any]:
     return {"itemId": item} if score is None else {"itemId": item, "score": score}
+
+
+# What a campaign of each recipe type answers instead of a ranking, and how to ask it.
+_ANSWERS = {
+    "USER_PERSONALIZATION": (
+        "recommends for a user",
+        "ask it with `airctx recommend --user USER`",
+    ),
+    "RELATED_ITEMS": (
+        "lists the items related to an item",
+        "ask it with `airctx recommend --item ITEM`",
+    ),
+}
+
+
+def not_a_ranking_recipe(
+    settings: Settings, recipe: str, whose: str, arguments: str = GENERIC_ARGUMENTS
+) -> str:
+    """Why `rank` cannot ask a campaign of ``recipe`` (``whose`` says where the
+    recipe comes from), and how to get a campaign it can ask ``arguments``."""
+    does, ask = _ANSWERS.get(recipe_type(recipe), _ANSWERS["USER_PERSONALIZATION"])
+    return (
+        f"`rank` needs a campaign of a personalized-ranking recipe "
+        f"({', '.join(RANKING_RECIPES)}), and {whose} is {recipe!r}, which {does} "
+        f"({ask}). {ranking_project_hint(settings, arguments)}"
+    )
+
+
+def rank_arguments(user_id: str, items: Sequence[str]) -> str:
+    """`rank`'s options for a request, to show in a hint (generic when long)."""
+    shown = f"--user {shlex.quote(user_id)} --items {shlex.quote(','.join(items))}"
+    return shown if len(shown) <= 80 else GENERIC_ARGUMENTS
+
+
+def ranking_project_hint(settings: Settings, arguments: str = GENERIC_ARGUMENTS) -> str:
+    """How to deploy a campaign `rank` can ask: a project of its own."""
+    example = _example_ranking_config(settings)
+    if example is not None:
+        option = f"--config {example}"
+        return (
+            "A campaign has one recipe, so ranking takes a project of its own whose "
+            f"solution.recipe is aws-personalized-ranking, such as {example}: "
+            f"`airctx {option} run`, then `airctx {option} rank {arguments}`"
+        )
+    return (
+        "A campaign has one recipe, so ranking takes a project of its own: copy the "
+        "configuration, set another project and data.output_dir and "
+        "solution.recipe: aws-personalized-ranking, then `airctx --config COPY run` "
+        f"and `airctx --config COPY rank {arguments}`"
+    )
+
+
+def _example_ranking_config(settings: Settings) -> str | None:
+    """The example ranking configuration beside the configuration in use (as
+    shipped in config/), shown relative to the current folder when inside it."""
+    if settings.config_path is None:
+        return None
+    example = settings.config_path.parent / RANKING_EXAMPLE
+    if not example.is_file() or example.resolve() == settings.config_path.resolve():
+        return None
+    try:
+        return str(example.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(example)
 
 
 @dataclass
@@ -329,12 +399,44 @@ def rank(
     }
     if ctx:
         params["context"] = ctx
-    with translate_errors(arn):
-        answer = project.clients.runtime.get_personalized_ranking(**params)
+    try:
+        with translate_errors(arn):
+            answer = project.clients.runtime.get_personalized_ranking(**params)
+    except ResourceError as exc:
+        # Refused as invalid: say so in terms of recipes when that is the reason.
+        cause = exc.__cause__
+        invalid = cause is not None and error_code(cause) == "InvalidInputException"
+        recipe = _campaign_recipe(project, arn) if invalid else None
+        if recipe is None or recipe_type(recipe) == "PERSONALIZED_RANKING":
+            raise
+        name = project.settings.campaign_name
+        raise ResourceError(
+            not_a_ranking_recipe(
+                project.settings,
+                recipe,
+                f"the recipe of campaign {name} ({arn})",
+                rank_arguments(user_id, unique),
+            )
+        ) from exc
     ranked = _item_list(answer["personalizedRanking"])
     return Recommendations(
         user_id, ctx, ranked, answer.get("recommendationId", ""), warnings=warnings
     )
+
+
+def _campaign_recipe(project: Project, arn: str) -> str | None:
+    """The recipe of the solution version a campaign serves, or None when it
+    cannot be told."""
+    try:
+        campaign = project.call("DescribeCampaign", arn, campaignArn=arn)["campaign"]
+        version = str(campaign["solutionVersionArn"])
+        described = project.call(
+            "DescribeSolutionVersion", version, solutionVersionArn=version
+        )["solutionVersion"]
+    except (ResourceError, KeyError):
+        return None
+    recipe = described.get("recipeArn")
+    return str(recipe).rsplit("/", 1)[-1] if recipe else None
 
 
 def camel_case(name: str) -> str:

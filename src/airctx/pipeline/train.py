@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airctx.errors import ConfigError, ResourceConflict, ResourceError
-from airctx.pipeline.project import Project, raced
+from airctx.pipeline.project import Project, lost_race, raced
 from airctx.pipeline.solution_config import check_solution_config, solution_request
 from airctx.pipeline.waiter import IN_FLIGHT
 
@@ -44,8 +44,9 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
     settings = project.settings
     group = project.dataset_group_arn()
     check_recipe(project)
-    from airctx.pipeline.imports import unimported_changes
+    from airctx.pipeline.imports import check_interactions_imported, unimported_changes
 
+    check_interactions_imported(project, group)
     if unimported_changes(project):
         project.report(
             "warning: the prepared interactions differ from what the dataset holds; "
@@ -56,21 +57,18 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
 
     version_arn, reused = _current_version(project, solution_arn, group, retrain)
     if version_arn is None:
-        if settings.solution.perform_hpo:
-            hpo = settings.solution.hpo
-            project.report(
-                f"HPO: up to {hpo.max_training_jobs} training jobs, "
-                f"{hpo.max_parallel_training_jobs} in parallel (each is billed on AWS)"
+        try:
+            version_arn = _start_training(project, solution_arn)
+        except ResourceError as exc:
+            # Another run started a version between the look-up and the start.
+            if not lost_race(exc, "ResourceInUseException"):
+                raise
+            log.info("solution %s: another run started training", solution_arn)
+            version_arn, reused = _current_version(
+                project, solution_arn, group, retrain=False
             )
-        version_arn = str(
-            project.call(
-                "CreateSolutionVersion",
-                solution_arn,
-                solutionArn=solution_arn,
-                trainingMode=settings.solution.training_mode,
-            )["solutionVersionArn"]
-        )
-        project.report(f"training started: {version_arn}")
+            if version_arn is None:
+                raise
     document = project.wait_for(
         "solution_version",
         version_arn,
@@ -89,6 +87,26 @@ def train(project: Project, *, retrain: bool = False) -> TrainResult:
             )["metrics"]
         )
     return result
+
+
+def _start_training(project: Project, solution_arn: str) -> str:
+    solution = project.settings.solution
+    if solution.perform_hpo:
+        hpo = solution.hpo
+        project.report(
+            f"HPO: up to {hpo.max_training_jobs} training jobs, "
+            f"{hpo.max_parallel_training_jobs} in parallel (each is billed on AWS)"
+        )
+    version_arn = str(
+        project.call(
+            "CreateSolutionVersion",
+            solution_arn,
+            solutionArn=solution_arn,
+            trainingMode=solution.training_mode,
+        )["solutionVersionArn"]
+    )
+    project.report(f"training started: {version_arn}")
+    return version_arn
 
 
 def check_recipe(project: Project) -> None:
