@@ -155,10 +155,7 @@ def import_data(
     for kind, dataset_arn in provisioned.datasets.items():
         if kind in result.jobs:
             continue
-        earlier = project.paginate(
-            "ListDatasetImportJobs", "datasetImportJobs", datasetArn=dataset_arn
-        )
-        if any(j["status"] == "ACTIVE" for j in earlier):
+        if active_imports(project, dataset_arn):
             project.report(
                 f"warning: no {kind.lower()}.csv was prepared this time, so the {kind} "
                 "dataset keeps the data of an earlier import; `airctx teardown` starts "
@@ -348,15 +345,7 @@ def unimported_changes(project: Project) -> bool:
     ):
         if dataset["datasetType"] != "INTERACTIONS":
             continue
-        active = [
-            j
-            for j in project.paginate(
-                "ListDatasetImportJobs",
-                "datasetImportJobs",
-                datasetArn=dataset["datasetArn"],
-            )
-            if j["status"] == "ACTIVE"
-        ]
+        active = active_imports(project, dataset["datasetArn"])
         if not active:
             return True
         newest = max(active, key=lambda j: j["creationDateTime"])
@@ -417,20 +406,22 @@ def _start(
     return arn
 
 
+def active_imports(project: Project, dataset_arn: str) -> list[dict[str, Any]]:
+    """The finished (ACTIVE) import jobs of a dataset: it holds data if any."""
+    return [
+        j
+        for j in project.paginate(
+            "ListDatasetImportJobs", "datasetImportJobs", datasetArn=dataset_arn
+        )
+        if j["status"] == "ACTIVE"
+    ]
+
+
 def _check_appendable(
     project: Project, datasets: dict[str, str], files: dict[str, Path]
 ) -> None:
     """Refuse an incremental import, before it starts, into a dataset with no data."""
-    empty = [
-        kind
-        for kind in files
-        if not any(
-            j["status"] == "ACTIVE"
-            for j in project.paginate(
-                "ListDatasetImportJobs", "datasetImportJobs", datasetArn=datasets[kind]
-            )
-        )
-    ]
+    empty = [kind for kind in files if not active_imports(project, datasets[kind])]
     if empty:
         raise ResourceError(
             f"the {', '.join(empty)} dataset(s) hold no data yet, and an INCREMENTAL "
@@ -453,15 +444,7 @@ def _check_nothing_dropped(
     path = files.get("INTERACTIONS")
     if path is None or "INTERACTIONS" not in datasets:
         return
-    active = [
-        j
-        for j in project.paginate(
-            "ListDatasetImportJobs",
-            "datasetImportJobs",
-            datasetArn=datasets["INTERACTIONS"],
-        )
-        if j["status"] == "ACTIVE"
-    ]
+    active = active_imports(project, datasets["INTERACTIONS"])
     record = RowRecord.for_dataset(project, "INTERACTIONS", datasets["INTERACTIONS"])
     record.settle(project)
     if not _record_is_current(record, active):
