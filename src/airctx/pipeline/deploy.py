@@ -78,14 +78,7 @@ def deploy(project: Project) -> DeployResult:
             "campaignConfig": config,
         }
         changed = _bring_up_to_date(project, arn, wanted)
-    project.wait_for(
-        "campaign",
-        arn,
-        "DescribeCampaign",
-        "campaign",
-        "campaignArn",
-        status_of=campaign_status,
-    )
+    _wait_for_campaign(project, arn)
     tracker_arn, tracking_id = ensure_event_tracker(project)
     return DeployResult(arn, version, tps, tracker_arn, tracking_id, changed)
 
@@ -174,14 +167,7 @@ def _wait_for_other_update(
         f"campaign {name}: another run is deploying {other}; waiting for it to finish"
     )
     try:
-        project.wait_for(
-            "campaign",
-            arn,
-            "DescribeCampaign",
-            "campaign",
-            "campaignArn",
-            status_of=campaign_status,
-        )
+        _wait_for_campaign(project, arn)
     except ResourceFailed as exc:
         if exc.status != "UPDATE FAILED":
             raise
@@ -254,3 +240,15 @@ def campaign_arn(project: Project) -> str:
             "`airctx run`, which also builds what the campaign needs)"
         )
     return str(found["campaignArn"])
+
+
+def _wait_for_campaign(project: Project, arn: str) -> Any:
+    """Wait until the campaign and any update of it are settled."""
+    return project.wait_for(
+        "campaign",
+        arn,
+        "DescribeCampaign",
+        "campaign",
+        "campaignArn",
+        status_of=campaign_status,
+    )
