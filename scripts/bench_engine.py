@@ -329,9 +329,9 @@ def _free_port() -> int:
 class _NoSyncStore(Store):
     """The engine's store with synchronous=OFF: commits reach the OS, not the disk."""
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self, *, create: bool = False) -> sqlite3.Connection:
         fresh = getattr(self._local, "conn", None) is None
-        conn = super()._connection()
+        conn = super()._connection(create=create)
         if fresh:
             conn.execute("PRAGMA synchronous=OFF")
         return conn
@@ -345,7 +345,7 @@ def events_throughput(
     total: int,
 ) -> None:
     rng = random.Random(3)
-    baseline = Runtime(_NoSyncStore(engine.root))
+    baseline = Runtime(_NoSyncStore(engine.root), engine.arns)
     print(f"\nPutEvents, about {total} events per run, straight into Runtime.PutEvents")
     for batch in (1, 10):
         for label, runtime in (
