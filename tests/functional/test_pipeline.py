@@ -172,7 +172,7 @@ def test_importing_a_subset_of_the_reviews_is_refused_unless_replace(
 
     refused = run("import", expect=1)
 
-    assert "a FULL import replaces the dataset's data" in refused.output
-    assert "Nothing was imported" in refused.output
+    assert "A FULL import replaces a dataset's data" in refused.output
+    assert "nothing was imported" in refused.output
     replaced = run("import", "--replace")
     assert replaced["importJobs"]["INTERACTIONS"]

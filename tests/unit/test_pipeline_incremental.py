@@ -162,7 +162,7 @@ def test_a_full_import_that_would_drop_interactions_is_refused(
     assert str(interactions) in message
     assert "lacks 200 of the 1,200 interactions" in message
     assert "--mode INCREMENTAL" in message and "--replace" in message
-    assert "Nothing was imported" in message
+    assert "nothing was imported" in message
     assert _jobs(harness) == jobs
     assert _held(harness) == 1200
 
@@ -203,3 +203,40 @@ def test_without_a_record_a_full_import_goes_ahead(
     import_data(harness.project)
 
     assert _held(harness) == 1000
+
+
+def test_a_full_import_of_fewer_users_than_held_is_refused(
+    harness: Harness, tmp_path: Path
+) -> None:
+    from airctx.errors import ResourceError
+
+    import_data(harness.project)
+    jobs = _jobs(harness)
+    users = tmp_path / "prepared" / "users.csv"
+    _keep_first(users, 2)
+
+    with pytest.raises(ResourceError) as caught:
+        import_data(harness.project)
+
+    message = str(caught.value)
+    assert f"{users} holds 2 users where the USERS dataset holds 60" in message
+    assert "at least 58 users would lose their metadata" in message
+    assert "lacks" not in message  # the interactions are all there
+    assert _jobs(harness) == jobs
+    import_data(harness.project, replace=True)
+    assert _jobs(harness) == jobs + 1
+
+
+def test_a_full_import_may_change_what_users_hold(
+    harness: Harness, tmp_path: Path
+) -> None:
+    import_data(harness.project)
+    users = tmp_path / "prepared" / "users.csv"
+    users.write_text(
+        users.read_text(encoding="utf-8").replace("Spain", "Peru"), encoding="utf-8"
+    )
+    jobs = _jobs(harness)
+
+    import_data(harness.project)
+
+    assert _jobs(harness) == jobs + 1

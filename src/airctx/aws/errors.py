@@ -34,7 +34,8 @@ ENGINE_HEADER = "x-airctx-engine"
 
 CREDENTIALS_HELP = (
     "configure credentials with 'aws configure' (or 'aws sso login' for an SSO "
-    "profile), set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile NAME"
+    "profile), set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or pass --profile NAME "
+    "(for `airctx serve` started without keys, any values will do)"
 )
 REGION_HELP = (
     "pass --region (or set 'region' in the configuration file), set AWS_REGION, or "

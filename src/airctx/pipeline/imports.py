@@ -433,32 +433,46 @@ def _check_appendable(
 def _check_nothing_dropped(
     project: Project, datasets: dict[str, str], files: dict[str, Path]
 ) -> None:
-    """Refuse a FULL import that would remove interactions the dataset holds.
+    """Refuse a FULL import that would remove rows a dataset holds.
 
     Interactions are the record of what happened, so a prepared file that lacks
-    some of them (prepared from the new reviews alone, say) would lose them. Users
-    and items rows are descriptions that a FULL import is meant to update, so they
-    are not checked. Without a record of the rows imported, nothing is known to be
-    lost and the import goes ahead.
+    any of them (prepared from the new reviews alone, say) would lose them. A users
+    or items row describes one id and a FULL import is how it is updated, so there
+    only a file with fewer rows than the dataset holds (ids left out) is refused.
+    Without a record of the rows imported, nothing is known to be lost and the
+    import goes ahead.
     """
-    path = files.get("INTERACTIONS")
-    if path is None or "INTERACTIONS" not in datasets:
-        return
-    active = active_imports(project, datasets["INTERACTIONS"])
-    record = RowRecord.for_dataset(project, "INTERACTIONS", datasets["INTERACTIONS"])
-    record.settle(project)
-    if not _record_is_current(record, active):
-        return
-    held = record.rows()
-    lost = int(held.size - np.isin(held, file_hashes(path)).sum())
-    if lost:
+    problems = []
+    for kind, path in files.items():
+        if kind not in datasets:
+            continue
+        record = RowRecord.for_dataset(project, kind, datasets[kind])
+        record.settle(project)
+        if not _record_is_current(record, active_imports(project, datasets[kind])):
+            continue
+        held, given = record.rows(), file_hashes(path)
+        if kind == "INTERACTIONS":
+            lost = int(held.size - np.isin(held, given).sum())
+            if lost:
+                problems.append(
+                    f"{path} lacks {lost:,} of the {held.size:,} interactions the "
+                    "INTERACTIONS dataset holds"
+                )
+        elif given.size < held.size:
+            what = kind.lower()
+            problems.append(
+                f"{path} holds {given.size:,} {what} where the {kind} dataset holds "
+                f"{held.size:,}, so at least {held.size - given.size:,} {what} would "
+                "lose their metadata"
+            )
+    if problems:
         raise ResourceError(
-            f"{path} lacks {lost:,} of the {held.size:,} interactions the "
-            f"INTERACTIONS dataset holds, and a FULL import replaces the dataset's "
-            "data, so they would be lost. Nothing was imported. Prepare the old and "
-            "new reviews together and import again, append the new rows with "
-            "`airctx import --mode INCREMENTAL`, or pass --replace to replace the "
-            "data on purpose"
+            "; ".join(problems) + ". A FULL import replaces a dataset's data, so "
+            "nothing was imported. Prepare every review, old and new, together "
+            "(`airctx prep-data --input FILE` or `airctx run --input FILE`; set "
+            "data.input to FILE to make it the default) and import again, append "
+            "only new rows with `airctx import --mode INCREMENTAL`, or pass "
+            "--replace to replace the data on purpose"
         )
 
 
