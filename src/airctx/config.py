@@ -248,10 +248,7 @@ def load_settings(
     endpoint_url. ``None`` values are ignored, so a caller can pass every option.
     """
     config_path = find_config(path)
-    try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+    raw = read_yaml(config_path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping")
     try:
@@ -260,6 +257,80 @@ def load_settings(
         raise ConfigError(f"{config_path}: {exc}") from None
     settings = replace(settings, config_path=config_path.resolve())
     return apply_overrides(settings, overrides or {})
+
+
+# Byte-order marks of the encodings YAML allows besides UTF-8; airctx reads UTF-8
+# only, so a file saved as UTF-16 or UTF-32 is refused with how to fix it.
+_OTHER_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names one key twice; YAML loaders silently keep the last."""
+
+    def __init__(self, key: Any, first_line: int, second_line: int) -> None:
+        super().__init__(f"{key!r} on lines {first_line} and {second_line}")
+        self.key = key
+        self.first_line = first_line
+        self.second_line = second_line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *base" entries may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, seen[key], line)
+                seen[key] = line
+            except TypeError:
+                continue  # an unhashable key: the base class says so
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``, which must be UTF-8 and name no key twice."""
+    data = path.read_bytes()
+    for bom, encoding in _OTHER_BOMS:
+        if data.startswith(bom):
+            raise ConfigError(
+                f"{path}: the file is saved as {encoding} (it starts with a "
+                f"{encoding} byte-order mark); save it as UTF-8"
+            )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: line {line} is not UTF-8 text (byte "
+            f"0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        lines = (
+            f"on line {exc.first_line}"
+            if exc.first_line == exc.second_line
+            else f"on lines {exc.first_line} and {exc.second_line}"
+        )
+        raise ConfigError(
+            f"{path}: key {exc.key} is given twice in one mapping, {lines}; keep "
+            "one (YAML would silently use the last)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
 def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:

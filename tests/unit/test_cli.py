@@ -1065,3 +1065,16 @@ def test_a_real_sigint_during_prep_data_exits_130(tmp_path: Path) -> None:
     )
     assert "Traceback" not in err and "Aborted" not in err
     assert {p.name: p.read_bytes() for p in prepared.iterdir()} == before
+
+
+def test_a_configuration_not_saved_as_utf8_is_one_error_line(tmp_path: Path) -> None:
+    path = tmp_path / "t25.yaml"
+    path.write_bytes(b"# caf\xe9\nproject: x\n")
+
+    result = invoke(path, "status")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}: line 1 is not UTF-8 text (byte 0xe9); save the file as "
+        "UTF-8\n"
+    )

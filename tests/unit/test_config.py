@@ -346,3 +346,90 @@ def test_the_example_ranking_configuration_differs_only_where_it_must() -> None:
     assert ranking == reference
     settings = load_settings(REPO / "config" / "ranking.yaml")
     assert settings.solution.recipe == "aws-personalized-ranking"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"# caf\xe9\nproject: x\n",
+            "line 1 is not UTF-8 text (byte 0xe9); save the file as UTF-8",
+        ),
+        (
+            b"project: x\nregion: eu-west-1\ndata:\n  input: caf\xe9.csv\n",
+            "line 4 is not UTF-8 text (byte 0xe9); save the file as UTF-8",
+        ),
+        (
+            "project: x\n".encode("utf-16"),
+            "the file is saved as UTF-16 (it starts with a UTF-16 byte-order mark); "
+            "save it as UTF-8",
+        ),
+        (
+            "project: x\n".encode("utf-32"),
+            "the file is saved as UTF-32 (it starts with a UTF-32 byte-order mark); "
+            "save it as UTF-8",
+        ),
+    ],
+    ids=["latin-1-comment", "latin-1-later-line", "utf-16", "utf-32"],
+)
+def test_a_file_not_saved_as_utf8_is_named_with_how_to_fix_it(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "airctx.yaml"
+    path.write_bytes(content)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "airctx.yaml"
+    path.write_bytes(REFERENCE.encode("utf-8-sig"))
+
+    assert load_settings(path).project == "airline-ctx"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            REFERENCE + "project: other\n",
+            "key project is given twice in one mapping, on lines 8 and {last}",
+        ),
+        (
+            REFERENCE + "waits:\n  poll_seconds: 1\n  max_poll_seconds: 9\n"
+            "  poll_seconds: 2\n",
+            "key poll_seconds is given twice in one mapping, on lines {a} and {last}",
+        ),
+        (
+            REFERENCE + "waits: {timeouts: {campaign: 60, campaign: 90}}\n",
+            "key campaign is given twice in one mapping, on line {last}",
+        ),
+    ],
+    ids=["top-level", "nested", "same-line"],
+)
+def test_a_key_given_twice_is_refused_naming_it_and_both_lines(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    last = text.count("\n")
+    expected = message.format(last=last, a=last - 2)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value) == (
+        f"{path}: {expected}; keep one (YAML would silently use the last)"
+    )
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
+    text = REFERENCE + (
+        "waits:\n  timeouts:\n    <<: {campaign: 60, solution: 60}\n    campaign: 90\n"
+    )
+
+    waits = load_settings(write(tmp_path, text)).waits
+
+    assert (waits.timeout_for("campaign"), waits.timeout_for("solution")) == (90, 60)
