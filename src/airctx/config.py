@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -580,11 +581,12 @@ def _waits(raw: Mapping[str, Any]) -> WaitSettings:
     and a kind it leaves out keeps its default."""
     timeouts = raw.get("timeouts")
     _mapping("waits.timeouts", timeouts)
+    for key in ("poll_seconds", "max_poll_seconds"):
+        if key in raw:
+            _seconds(f"waits.{key}", raw[key])
     waits: WaitSettings = _section(
         WaitSettings, "waits", {k: v for k, v in raw.items() if k != "timeouts"}
     )
-    for key in ("poll_seconds", "max_poll_seconds"):
-        _seconds(f"waits.{key}", getattr(waits, key))
     given = timeouts or {}
     _reject_unknown("waits.timeouts", given, set(DEFAULT_TIMEOUTS))
     merged = dict(DEFAULT_TIMEOUTS)
@@ -594,11 +596,24 @@ def _waits(raw: Mapping[str, Any]) -> WaitSettings:
 
 
 def _seconds(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ConfigError(
-            f"{where} must be a number of seconds greater than 0, not {value!r}"
+            f"{where} must be a finite number of seconds greater than 0, not "
+            f"{_shown(value)}"
         )
     return float(value)
+
+
+def _shown(value: Any) -> str:
+    """A value as the YAML file spells it: ``.inf`` rather than Python's ``inf``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    return repr(value)
 
 
 def _mapping(where: str, value: Any) -> None:
@@ -660,6 +675,8 @@ def _check_type(where: str, value: Any, annotation: str) -> None:
         elif "str" in parts and isinstance(value, int | float):
             hint = f' (quote it if it is meant as text: "{value}")'
         raise ConfigError(f"{where} must be {names}, not {value!r}{hint}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, not {_shown(value)}")
 
 
 def _positive(where: str, value: Any) -> int:
@@ -673,6 +690,8 @@ def _positive(where: str, value: Any) -> int:
 def _number(where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, not {_shown(value)}")
     return float(value)
 
 

@@ -766,6 +766,26 @@ def test_track_event_refuses_a_non_number_value_or_an_empty_id_before_any_call(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("timeout", ["nan", "inf", "NaN", "Infinity"])
+def test_wait_refuses_a_timeout_that_is_not_a_finite_number(
+    config: Path, timeout: str
+) -> None:
+    result = invoke(config, "wait", "--timeout", timeout)
+
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--timeout': {float(timeout)} is not a finite " in (
+        result.stderr
+    )
+    assert "give e.g. --timeout 7200" in " ".join(result.stderr.split())
+
+
+def test_wait_refuses_a_non_finite_timeout_from_the_environment(config: Path) -> None:
+    result = invoke(config, "wait", env={"AIRCTX_WAIT_TIMEOUT": "inf"})
+
+    assert result.exit_code == 2, result.output
+    assert "'--timeout': inf is not a finite number" in result.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [["recommend", "--user", " "], ["rank", "--user", "", "--items", "klm"]],

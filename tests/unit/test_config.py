@@ -195,27 +195,27 @@ KINDS = (
         ),
         (
             "{timeouts: {solution_version: -5}}",
-            "waits.timeouts.solution_version must be a number of seconds greater "
+            "waits.timeouts.solution_version must be a finite number of seconds greater "
             "than 0, not -5",
         ),
         (
             "{timeouts: {campaign: 0}}",
-            "waits.timeouts.campaign must be a number of seconds greater than 0, not 0",
+            "waits.timeouts.campaign must be a finite number of seconds greater than 0, not 0",
         ),
         (
             "{timeouts: {campaign: soon}}",
-            "waits.timeouts.campaign must be a number of seconds greater than 0, "
+            "waits.timeouts.campaign must be a finite number of seconds greater than 0, "
             "not 'soon'",
         ),
         (
             "{timeouts: {campaign: true}}",
-            "waits.timeouts.campaign must be a number of seconds greater than 0, "
+            "waits.timeouts.campaign must be a finite number of seconds greater than 0, "
             "not True",
         ),
         ("{timeouts: [3600]}", "waits.timeouts must be a mapping of keys to values"),
         (
             "{poll_seconds: -1}",
-            "waits.poll_seconds must be a number of seconds greater than 0, not -1",
+            "waits.poll_seconds must be a finite number of seconds greater than 0, not -1",
         ),
         ("{poll_secs: 1}", "waits: unknown key(s) poll_secs (did you mean "),
     ],
@@ -433,3 +433,74 @@ def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
     waits = load_settings(write(tmp_path, text)).waits
 
     assert (waits.timeout_for("campaign"), waits.timeout_for("solution")) == (90, 60)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            None,
+            "waits: {timeouts: {campaign: .inf}}",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not .inf",
+        ),
+        (
+            None,
+            "waits: {poll_seconds: .nan}",
+            "waits.poll_seconds must be a finite number of seconds greater than 0, "
+            "not .nan",
+        ),
+        (
+            None,
+            "waits: {max_poll_seconds: .inf}",
+            "waits.max_poll_seconds must be a finite number of seconds greater "
+            "than 0, not .inf",
+        ),
+        (
+            "event_value_threshold: null",
+            "event_value_threshold: .inf",
+            "solution.event_value_threshold must be a finite number, not .inf",
+        ),
+        (
+            "event_value_threshold: null",
+            "event_value_threshold: -.inf",
+            "solution.event_value_threshold must be a finite number, not -.inf",
+        ),
+        (
+            "min_provisioned_tps: 1",
+            "min_provisioned_tps: 1\n  exploration_weight: .nan",
+            "campaign.exploration_weight must be a finite number, not .nan",
+        ),
+        (
+            "min_provisioned_tps: 1",
+            "min_provisioned_tps: .inf",
+            "campaign.min_provisioned_tps must be int, not inf",
+        ),
+        (
+            RANGE,
+            "hidden_dimension: {type: integer, min: 32, max: .inf}",
+            "solution.hpo.ranges.hidden_dimension.max must be a finite number, "
+            "not .inf",
+        ),
+    ],
+    ids=[
+        "timeout-inf",
+        "poll-nan",
+        "max-poll-inf",
+        "threshold-inf",
+        "threshold-minus-inf",
+        "exploration-nan",
+        "tps-inf",
+        "hpo-max-inf",
+    ],
+)
+def test_a_value_that_is_not_a_finite_number_is_refused_naming_the_key(
+    tmp_path: Path, old: str | None, new: str, message: str
+) -> None:
+    text = REFERENCE + new + "\n" if old is None else with_change(old, new)
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value) == f"{path}: {message}"

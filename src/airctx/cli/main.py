@@ -297,12 +297,17 @@ def _check_id_length(value: str, command: str, param: str) -> None:
         )
 
 
+# An example of each number option, for the message about nan or inf.
+NUMBER_EXAMPLES = {"value": "--value 8", "timeout": "--timeout 7200"}
+
+
 def _finite(
     ctx: click.Context, param: click.Parameter, value: float | None
 ) -> float | None:
-    """Click's float takes nan and inf, which no event value can be."""
+    """Click's float takes nan and inf, which no event value or timeout can be."""
     if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a finite number; give e.g. --value 8")
+        example = NUMBER_EXAMPLES.get(param.name or "", "a number")
+        raise click.BadParameter(f"{value} is not a finite number; give e.g. {example}")
     return value
 
 
@@ -1064,6 +1069,7 @@ def run(
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
+    callback=_finite,
     metavar="SECONDS",
     help="Give up on each resource after this long (default: waits.timeouts from "
     "the configuration, per kind of resource).",
