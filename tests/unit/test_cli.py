@@ -849,6 +849,16 @@ LONG = "x" * 257
             ["track-event", "--user", "u1", "--item", LONG],
             "'--item': is 257 characters long; Personalize takes item ids",
         ),
+        (
+            ["track-event", "--user", "u1", "--item", "klm", "--session", "s" * 300],
+            "'--session': is 300 characters long; Personalize takes session ids of "
+            "at most 256 characters",
+        ),
+        (
+            ["track-event", "--user", "u1", "--item", "klm", "--session", " "],
+            "'--session': is empty; give a session id, e.g. JDowns-trip-1, or leave "
+            "--session out",
+        ),
     ],
     ids=[
         "recommend-user",
@@ -857,6 +867,8 @@ LONG = "x" * 257
         "rank-items",
         "event-user",
         "event-item",
+        "event-session",
+        "event-blank-session",
     ],
 )
 def test_an_id_longer_than_personalize_takes_is_a_usage_error(
@@ -880,6 +892,7 @@ def test_id_limits_come_from_botocores_service_models() -> None:
     from airctx.pipeline.query import ID_MEMBERS, id_length_limit
 
     assert {id_length_limit(*key) for key in ID_MEMBERS} == {256}
+    assert ("track-event", "session_id") in ID_MEMBERS
     assert id_length_limit("recommend", "num_results") is None
 
 

@@ -268,7 +268,11 @@ def _state_dir(
 ID_EXAMPLES = {
     "user_id": "a user id, e.g. JDowns",
     "item_id": "an item id, e.g. emirates",
+    "session_id": "a session id, e.g. JDowns-trip-1, or leave --session out",
 }
+
+# What each kind of id is called in the message about a too long one.
+ID_KINDS = {"user_id": "user", "item_id": "item", "session_id": "session"}
 
 
 def _non_blank(
@@ -290,7 +294,7 @@ def _check_id_length(value: str, command: str, param: str) -> None:
 
     limit = id_length_limit(command, param)
     if limit is not None and len(value) > limit:
-        kind = "user" if param == "user_id" else "item"
+        kind = ID_KINDS.get(param, "item")
         raise click.BadParameter(
             f"is {len(value)} characters long; Personalize takes {kind} ids of at "
             f"most {limit} characters"
@@ -976,6 +980,7 @@ def rank(
     "--session",
     "session_id",
     envvar="AIRCTX_TRACK_EVENT_SESSION",
+    callback=_non_blank,
     help="Session id (default: a new one).",
 )
 @output_options
