@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -883,6 +884,39 @@ def test_atomic_write_removes_its_temp_file_on_error(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f.csv"]
+
+
+@pytest.fixture
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Run the test under the umask it is parametrised with."""
+    mask: int = request.param
+    old = os.umask(mask)
+    try:
+        yield mask
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize(
+    ("umask", "mode"),
+    [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)],
+    indirect=["umask"],
+    ids=["022", "002", "077"],
+)
+def test_prepared_files_get_the_permissions_of_a_new_file_under_the_umask(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    src = write(tmp_path / "airline.csv", [SKYTRAX_HEADER, skytrax_row()])
+    out = tmp_path / "out"
+
+    run(src, out)
+    run(src, out)  # and when they replace earlier ones
+
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["interactions-summary.json", "interactions.csv", "users.csv"]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {
+        name: mode for name in written
+    }
 
 
 def test_reader_mapping_is_the_only_skytrax_knowledge() -> None:
