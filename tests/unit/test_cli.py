@@ -1111,3 +1111,84 @@ def test_a_configuration_not_saved_as_utf8_is_one_error_line(tmp_path: Path) -> 
         f"Error: {path}: line 1 is not UTF-8 text (byte 0xe9); save the file as "
         "UTF-8\n"
     )
+
+
+# -- text output ---
+
+
+def test_text_output_leaves_out_keys_whose_value_is_none() -> None:
+    from airctx.cli.output import render_mapping
+
+    text = render_mapping(
+        {
+            "users_input": None,
+            "rows_read": 3,
+            "nested": {"trainingHours": None, "reused": False},
+            "only_nulls": {"a": None},
+            "listed": [None, 1],
+        }
+    )
+
+    assert "None" not in text
+    assert text.splitlines() == [
+        "rows_read: 3",
+        "nested:",
+        "  reused: False",
+        "only_nulls: {}",
+        "listed:",
+        "  - -",
+        "  - 1",
+    ]
+
+
+def test_a_table_cell_of_none_is_blank() -> None:
+    from airctx.cli.output import render_table
+
+    assert render_table([("a", None), ("bb", 1)], ("k", "v")).splitlines() == [
+        "k   v",
+        "--  -",
+        "a",
+        "bb  1",
+    ]
+
+
+def test_prep_data_text_output_shows_no_none_and_json_keeps_null(
+    config: Path, tmp_path: Path
+) -> None:
+    from tests.unit.test_data_prep import SKYTRAX_HEADER, skytrax_row
+
+    raw = tmp_path / "airline.csv"
+    raw.write_text(f"{SKYTRAX_HEADER}\n{skytrax_row()}\n", encoding="utf-8")
+
+    text = invoke(config, "prep-data", "--input", str(raw), "-q")
+    as_json = invoke(config, "prep-data", "--input", str(raw), "-q", "-o", "json")
+
+    assert text.exit_code == 0, text.output
+    assert "None" not in text.stdout
+    assert "users_input" not in text.stdout
+    assert "rows_read: 1" in text.stdout.splitlines()
+    assert json.loads(as_json.stdout)["users_input"] is None
+
+
+def test_train_without_waiting_prints_no_training_hours_in_text(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airctx.pipeline import train as train_module
+
+    def started(*_args: object, **_kwargs: object) -> train_module.TrainResult:
+        return train_module.TrainResult("arn:solution", "arn:version", reused=False)
+
+    monkeypatch.setattr(train_module, "train", started)
+
+    text = invoke(config, "train", "--no-wait", "-q")
+    as_json = invoke(config, "train", "--no-wait", "-q", "-o", "json")
+
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines() == [
+        "solutionArn: arn:solution",
+        "solutionVersionArn: arn:version",
+        "reused: False",
+        "metrics: {}",
+        "tunedHyperParameters: {}",
+    ]
+    assert json.loads(as_json.stdout)["trainingHours"] is None
