@@ -1108,8 +1108,7 @@ def test_a_configuration_not_saved_as_utf8_is_one_error_line(tmp_path: Path) -> 
 
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: {path}: line 1 is not UTF-8 text (byte 0xe9); save the file as "
-        "UTF-8\n"
+        f"Error: {path}: line 1 is not UTF-8 text (byte 0xe9); save the file as UTF-8\n"
     )
 
 

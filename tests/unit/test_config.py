@@ -195,27 +195,29 @@ KINDS = (
         ),
         (
             "{timeouts: {solution_version: -5}}",
-            "waits.timeouts.solution_version must be a finite number of seconds greater "
-            "than 0, not -5",
+            "waits.timeouts.solution_version must be a finite number of seconds "
+            "greater than 0, not -5",
         ),
         (
             "{timeouts: {campaign: 0}}",
-            "waits.timeouts.campaign must be a finite number of seconds greater than 0, not 0",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not 0",
         ),
         (
             "{timeouts: {campaign: soon}}",
-            "waits.timeouts.campaign must be a finite number of seconds greater than 0, "
-            "not 'soon'",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not 'soon'",
         ),
         (
             "{timeouts: {campaign: true}}",
-            "waits.timeouts.campaign must be a finite number of seconds greater than 0, "
-            "not True",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not True",
         ),
         ("{timeouts: [3600]}", "waits.timeouts must be a mapping of keys to values"),
         (
             "{poll_seconds: -1}",
-            "waits.poll_seconds must be a finite number of seconds greater than 0, not -1",
+            "waits.poll_seconds must be a finite number of seconds greater than "
+            "0, not -1",
         ),
         ("{poll_secs: 1}", "waits: unknown key(s) poll_secs (did you mean "),
     ],
