@@ -310,6 +310,12 @@ def read_yaml(path: Path) -> Any:
                 f"{path}: the file is saved as {encoding} (it starts with a "
                 f"{encoding} byte-order mark); save it as UTF-8"
             )
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise ConfigError(
+            f"{path}: line {line} holds a NUL byte, as a file saved as UTF-16 or "
+            "UTF-32 without a byte-order mark does; save it as UTF-8"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

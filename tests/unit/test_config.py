@@ -371,8 +371,13 @@ def test_the_example_ranking_configuration_differs_only_where_it_must() -> None:
             "the file is saved as UTF-32 (it starts with a UTF-32 byte-order mark); "
             "save it as UTF-8",
         ),
+        (
+            "project: x\n".encode("utf-16-le"),
+            "line 1 holds a NUL byte, as a file saved as UTF-16 or UTF-32 without a "
+            "byte-order mark does; save it as UTF-8",
+        ),
     ],
-    ids=["latin-1-comment", "latin-1-later-line", "utf-16", "utf-32"],
+    ids=["latin-1-comment", "latin-1-later-line", "utf-16", "utf-32", "utf-16-no-bom"],
 )
 def test_a_file_not_saved_as_utf8_is_named_with_how_to_fix_it(
     tmp_path: Path, content: bytes, message: str
