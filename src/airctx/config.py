@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -248,10 +249,7 @@ def load_settings(
     endpoint_url. ``None`` values are ignored, so a caller can pass every option.
     """
     config_path = find_config(path)
-    try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+    raw = read_yaml(config_path) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping")
     try:
@@ -260,6 +258,86 @@ def load_settings(
         raise ConfigError(f"{config_path}: {exc}") from None
     settings = replace(settings, config_path=config_path.resolve())
     return apply_overrides(settings, overrides or {})
+
+
+# Byte-order marks of the encodings YAML allows besides UTF-8; airctx reads UTF-8
+# only, so a file saved as UTF-16 or UTF-32 is refused with how to fix it.
+_OTHER_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xfe\xff", "UTF-16"),
+    (b"\xff\xfe", "UTF-16"),
+)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names one key twice; YAML loaders silently keep the last."""
+
+    def __init__(self, key: Any, first_line: int, second_line: int) -> None:
+        super().__init__(f"{key!r} on lines {first_line} and {second_line}")
+        self.key = key
+        self.first_line = first_line
+        self.second_line = second_line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *base" entries may be overridden on purpose
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise DuplicateKeyError(key, seen[key], line)
+                seen[key] = line
+            except TypeError:
+                continue  # an unhashable key: the base class says so
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``, which must be UTF-8 and name no key twice."""
+    data = path.read_bytes()
+    for bom, encoding in _OTHER_BOMS:
+        if data.startswith(bom):
+            raise ConfigError(
+                f"{path}: the file is saved as {encoding} (it starts with a "
+                f"{encoding} byte-order mark); save it as UTF-8"
+            )
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise ConfigError(
+            f"{path}: line {line} holds a NUL byte, as a file saved as UTF-16 or "
+            "UTF-32 without a byte-order mark does; save it as UTF-8"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: line {line} is not UTF-8 text (byte "
+            f"0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except DuplicateKeyError as exc:
+        lines = (
+            f"on line {exc.first_line}"
+            if exc.first_line == exc.second_line
+            else f"on lines {exc.first_line} and {exc.second_line}"
+        )
+        raise ConfigError(
+            f"{path}: key {exc.key} is given twice in one mapping, {lines}; keep "
+            "one (YAML would silently use the last)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
 
 
 def apply_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
@@ -509,11 +587,12 @@ def _waits(raw: Mapping[str, Any]) -> WaitSettings:
     and a kind it leaves out keeps its default."""
     timeouts = raw.get("timeouts")
     _mapping("waits.timeouts", timeouts)
+    for key in ("poll_seconds", "max_poll_seconds"):
+        if key in raw:
+            _seconds(f"waits.{key}", raw[key])
     waits: WaitSettings = _section(
         WaitSettings, "waits", {k: v for k, v in raw.items() if k != "timeouts"}
     )
-    for key in ("poll_seconds", "max_poll_seconds"):
-        _seconds(f"waits.{key}", getattr(waits, key))
     given = timeouts or {}
     _reject_unknown("waits.timeouts", given, set(DEFAULT_TIMEOUTS))
     merged = dict(DEFAULT_TIMEOUTS)
@@ -523,11 +602,24 @@ def _waits(raw: Mapping[str, Any]) -> WaitSettings:
 
 
 def _seconds(where: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ConfigError(
-            f"{where} must be a number of seconds greater than 0, not {value!r}"
+            f"{where} must be a finite number of seconds greater than 0, not "
+            f"{_shown(value)}"
         )
     return float(value)
+
+
+def _shown(value: Any) -> str:
+    """A value as the YAML file spells it: ``.inf`` rather than Python's ``inf``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    return repr(value)
 
 
 def _mapping(where: str, value: Any) -> None:
@@ -589,6 +681,8 @@ def _check_type(where: str, value: Any, annotation: str) -> None:
         elif "str" in parts and isinstance(value, int | float):
             hint = f' (quote it if it is meant as text: "{value}")'
         raise ConfigError(f"{where} must be {names}, not {value!r}{hint}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, not {_shown(value)}")
 
 
 def _positive(where: str, value: Any) -> int:
@@ -602,6 +696,8 @@ def _positive(where: str, value: Any) -> int:
 def _number(where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, not {_shown(value)}")
     return float(value)
 
 

@@ -766,6 +766,26 @@ def test_track_event_refuses_a_non_number_value_or_an_empty_id_before_any_call(
     assert message in result.stderr
 
 
+@pytest.mark.parametrize("timeout", ["nan", "inf", "NaN", "Infinity"])
+def test_wait_refuses_a_timeout_that_is_not_a_finite_number(
+    config: Path, timeout: str
+) -> None:
+    result = invoke(config, "wait", "--timeout", timeout)
+
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--timeout': {float(timeout)} is not a finite " in (
+        result.stderr
+    )
+    assert "give e.g. --timeout 7200" in " ".join(result.stderr.split())
+
+
+def test_wait_refuses_a_non_finite_timeout_from_the_environment(config: Path) -> None:
+    result = invoke(config, "wait", env={"AIRCTX_WAIT_TIMEOUT": "inf"})
+
+    assert result.exit_code == 2, result.output
+    assert "'--timeout': inf is not a finite number" in result.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [["recommend", "--user", " "], ["rank", "--user", "", "--items", "klm"]],
@@ -829,6 +849,16 @@ LONG = "x" * 257
             ["track-event", "--user", "u1", "--item", LONG],
             "'--item': is 257 characters long; Personalize takes item ids",
         ),
+        (
+            ["track-event", "--user", "u1", "--item", "klm", "--session", "s" * 300],
+            "'--session': is 300 characters long; Personalize takes session ids of "
+            "at most 256 characters",
+        ),
+        (
+            ["track-event", "--user", "u1", "--item", "klm", "--session", " "],
+            "'--session': is empty; give a session id, e.g. JDowns-trip-1, or leave "
+            "--session out",
+        ),
     ],
     ids=[
         "recommend-user",
@@ -837,6 +867,8 @@ LONG = "x" * 257
         "rank-items",
         "event-user",
         "event-item",
+        "event-session",
+        "event-blank-session",
     ],
 )
 def test_an_id_longer_than_personalize_takes_is_a_usage_error(
@@ -860,6 +892,7 @@ def test_id_limits_come_from_botocores_service_models() -> None:
     from airctx.pipeline.query import ID_MEMBERS, id_length_limit
 
     assert {id_length_limit(*key) for key in ID_MEMBERS} == {256}
+    assert ("track-event", "session_id") in ID_MEMBERS
     assert id_length_limit("recommend", "num_results") is None
 
 
@@ -1065,3 +1098,96 @@ def test_a_real_sigint_during_prep_data_exits_130(tmp_path: Path) -> None:
     )
     assert "Traceback" not in err and "Aborted" not in err
     assert {p.name: p.read_bytes() for p in prepared.iterdir()} == before
+
+
+def test_a_configuration_not_saved_as_utf8_is_one_error_line(tmp_path: Path) -> None:
+    path = tmp_path / "t25.yaml"
+    path.write_bytes(b"# caf\xe9\nproject: x\n")
+
+    result = invoke(path, "status")
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}: line 1 is not UTF-8 text (byte 0xe9); save the file as UTF-8\n"
+    )
+
+
+# -- text output ---
+
+
+def test_text_output_leaves_out_keys_whose_value_is_none() -> None:
+    from airctx.cli.output import render_mapping
+
+    text = render_mapping(
+        {
+            "users_input": None,
+            "rows_read": 3,
+            "nested": {"trainingHours": None, "reused": False},
+            "only_nulls": {"a": None},
+            "listed": [None, 1],
+        }
+    )
+
+    assert "None" not in text
+    assert text.splitlines() == [
+        "rows_read: 3",
+        "nested:",
+        "  reused: False",
+        "only_nulls: {}",
+        "listed:",
+        "  - -",
+        "  - 1",
+    ]
+
+
+def test_a_table_cell_of_none_is_blank() -> None:
+    from airctx.cli.output import render_table
+
+    assert render_table([("a", None), ("bb", 1)], ("k", "v")).splitlines() == [
+        "k   v",
+        "--  -",
+        "a",
+        "bb  1",
+    ]
+
+
+def test_prep_data_text_output_shows_no_none_and_json_keeps_null(
+    config: Path, tmp_path: Path
+) -> None:
+    from tests.unit.test_data_prep import SKYTRAX_HEADER, skytrax_row
+
+    raw = tmp_path / "airline.csv"
+    raw.write_text(f"{SKYTRAX_HEADER}\n{skytrax_row()}\n", encoding="utf-8")
+
+    text = invoke(config, "prep-data", "--input", str(raw), "-q")
+    as_json = invoke(config, "prep-data", "--input", str(raw), "-q", "-o", "json")
+
+    assert text.exit_code == 0, text.output
+    assert "None" not in text.stdout
+    assert "users_input" not in text.stdout
+    assert "rows_read: 1" in text.stdout.splitlines()
+    assert json.loads(as_json.stdout)["users_input"] is None
+
+
+def test_train_without_waiting_prints_no_training_hours_in_text(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airctx.pipeline import train as train_module
+
+    def started(*_args: object, **_kwargs: object) -> train_module.TrainResult:
+        return train_module.TrainResult("arn:solution", "arn:version", reused=False)
+
+    monkeypatch.setattr(train_module, "train", started)
+
+    text = invoke(config, "train", "--no-wait", "-q")
+    as_json = invoke(config, "train", "--no-wait", "-q", "-o", "json")
+
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines() == [
+        "solutionArn: arn:solution",
+        "solutionVersionArn: arn:version",
+        "reused: False",
+        "metrics: {}",
+        "tunedHyperParameters: {}",
+    ]
+    assert json.loads(as_json.stdout)["trainingHours"] is None

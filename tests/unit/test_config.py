@@ -195,27 +195,29 @@ KINDS = (
         ),
         (
             "{timeouts: {solution_version: -5}}",
-            "waits.timeouts.solution_version must be a number of seconds greater "
-            "than 0, not -5",
+            "waits.timeouts.solution_version must be a finite number of seconds "
+            "greater than 0, not -5",
         ),
         (
             "{timeouts: {campaign: 0}}",
-            "waits.timeouts.campaign must be a number of seconds greater than 0, not 0",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not 0",
         ),
         (
             "{timeouts: {campaign: soon}}",
-            "waits.timeouts.campaign must be a number of seconds greater than 0, "
-            "not 'soon'",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not 'soon'",
         ),
         (
             "{timeouts: {campaign: true}}",
-            "waits.timeouts.campaign must be a number of seconds greater than 0, "
-            "not True",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not True",
         ),
         ("{timeouts: [3600]}", "waits.timeouts must be a mapping of keys to values"),
         (
             "{poll_seconds: -1}",
-            "waits.poll_seconds must be a number of seconds greater than 0, not -1",
+            "waits.poll_seconds must be a finite number of seconds greater than "
+            "0, not -1",
         ),
         ("{poll_secs: 1}", "waits: unknown key(s) poll_secs (did you mean "),
     ],
@@ -346,3 +348,166 @@ def test_the_example_ranking_configuration_differs_only_where_it_must() -> None:
     assert ranking == reference
     settings = load_settings(REPO / "config" / "ranking.yaml")
     assert settings.solution.recipe == "aws-personalized-ranking"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"# caf\xe9\nproject: x\n",
+            "line 1 is not UTF-8 text (byte 0xe9); save the file as UTF-8",
+        ),
+        (
+            b"project: x\nregion: eu-west-1\ndata:\n  input: caf\xe9.csv\n",
+            "line 4 is not UTF-8 text (byte 0xe9); save the file as UTF-8",
+        ),
+        (
+            "project: x\n".encode("utf-16"),
+            "the file is saved as UTF-16 (it starts with a UTF-16 byte-order mark); "
+            "save it as UTF-8",
+        ),
+        (
+            "project: x\n".encode("utf-32"),
+            "the file is saved as UTF-32 (it starts with a UTF-32 byte-order mark); "
+            "save it as UTF-8",
+        ),
+        (
+            "project: x\n".encode("utf-16-le"),
+            "line 1 holds a NUL byte, as a file saved as UTF-16 or UTF-32 without a "
+            "byte-order mark does; save it as UTF-8",
+        ),
+    ],
+    ids=["latin-1-comment", "latin-1-later-line", "utf-16", "utf-32", "utf-16-no-bom"],
+)
+def test_a_file_not_saved_as_utf8_is_named_with_how_to_fix_it(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "airctx.yaml"
+    path.write_bytes(content)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "airctx.yaml"
+    path.write_bytes(REFERENCE.encode("utf-8-sig"))
+
+    assert load_settings(path).project == "airline-ctx"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            REFERENCE + "project: other\n",
+            "key project is given twice in one mapping, on lines 8 and {last}",
+        ),
+        (
+            REFERENCE + "waits:\n  poll_seconds: 1\n  max_poll_seconds: 9\n"
+            "  poll_seconds: 2\n",
+            "key poll_seconds is given twice in one mapping, on lines {a} and {last}",
+        ),
+        (
+            REFERENCE + "waits: {timeouts: {campaign: 60, campaign: 90}}\n",
+            "key campaign is given twice in one mapping, on line {last}",
+        ),
+    ],
+    ids=["top-level", "nested", "same-line"],
+)
+def test_a_key_given_twice_is_refused_naming_it_and_both_lines(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    last = text.count("\n")
+    expected = message.format(last=last, a=last - 2)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value) == (
+        f"{path}: {expected}; keep one (YAML would silently use the last)"
+    )
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
+    text = REFERENCE + (
+        "waits:\n  timeouts:\n    <<: {campaign: 60, solution: 60}\n    campaign: 90\n"
+    )
+
+    waits = load_settings(write(tmp_path, text)).waits
+
+    assert (waits.timeout_for("campaign"), waits.timeout_for("solution")) == (90, 60)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            None,
+            "waits: {timeouts: {campaign: .inf}}",
+            "waits.timeouts.campaign must be a finite number of seconds greater "
+            "than 0, not .inf",
+        ),
+        (
+            None,
+            "waits: {poll_seconds: .nan}",
+            "waits.poll_seconds must be a finite number of seconds greater than 0, "
+            "not .nan",
+        ),
+        (
+            None,
+            "waits: {max_poll_seconds: .inf}",
+            "waits.max_poll_seconds must be a finite number of seconds greater "
+            "than 0, not .inf",
+        ),
+        (
+            "event_value_threshold: null",
+            "event_value_threshold: .inf",
+            "solution.event_value_threshold must be a finite number, not .inf",
+        ),
+        (
+            "event_value_threshold: null",
+            "event_value_threshold: -.inf",
+            "solution.event_value_threshold must be a finite number, not -.inf",
+        ),
+        (
+            "min_provisioned_tps: 1",
+            "min_provisioned_tps: 1\n  exploration_weight: .nan",
+            "campaign.exploration_weight must be a finite number, not .nan",
+        ),
+        (
+            "min_provisioned_tps: 1",
+            "min_provisioned_tps: .inf",
+            "campaign.min_provisioned_tps must be int, not inf",
+        ),
+        (
+            RANGE,
+            "hidden_dimension: {type: integer, min: 32, max: .inf}",
+            "solution.hpo.ranges.hidden_dimension.max must be a finite number, "
+            "not .inf",
+        ),
+    ],
+    ids=[
+        "timeout-inf",
+        "poll-nan",
+        "max-poll-inf",
+        "threshold-inf",
+        "threshold-minus-inf",
+        "exploration-nan",
+        "tps-inf",
+        "hpo-max-inf",
+    ],
+)
+def test_a_value_that_is_not_a_finite_number_is_refused_naming_the_key(
+    tmp_path: Path, old: str | None, new: str, message: str
+) -> None:
+    text = REFERENCE + new + "\n" if old is None else with_change(old, new)
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert str(caught.value) == f"{path}: {message}"

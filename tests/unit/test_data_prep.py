@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -412,7 +413,75 @@ def test_personalize_format_with_users_input(tmp_path: Path) -> None:
     users = read_out(tmp_path / "out" / "users.csv")
     assert users.values.tolist() == [["u1", "Peru"], ["u2", "Peru"]]
     assert report.residence_conflicts == 1
-    assert report.users_dropped == {"USER_RESIDENCE: missing": 1}
+    assert report.users_dropped == {
+        "USER_ID: repeated (one row kept per user)": 1,
+        "USER_RESIDENCE: missing": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("rule", "kept", "chosen"),
+    [
+        ("latest", "Y", "the value of its last row"),
+        ("most_frequent", "X", "its most frequent value"),
+    ],
+)
+@pytest.mark.parametrize("chunk_rows", [1, 1000])
+def test_repeated_users_in_a_users_input_are_counted_and_warned_about(
+    tmp_path: Path, rule: str, kept: str, chosen: str, chunk_rows: int
+) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "ColinPay,i1,1400000000,Economy,RATING,7",
+        ],
+    )
+    users_in = write(
+        tmp_path / "users-duprow.csv",
+        [
+            "USER_ID,USER_RESIDENCE",
+            "ColinPay,X",
+            "JDowns,UK",
+            "ColinPay,X",
+            "ColinPay,Y",
+            "JDowns,UK",
+        ],
+    )
+
+    report = run(
+        src,
+        tmp_path / "out",
+        users_input=users_in,
+        residence_rule=rule,
+        chunk_rows=chunk_rows,
+    )
+
+    users = read_out(tmp_path / "out" / "users.csv")
+    assert users.values.tolist() == [["ColinPay", kept], ["JDowns", "UK"]]
+    assert report.users_dropped == {"USER_ID: repeated (one row kept per user)": 3}
+    assert report.warnings == [
+        f"{users_in}: 3 rows repeat the USER_ID of an earlier row (e.g. ColinPay, "
+        f"JDowns); users.csv keeps one row per user, with {chosen} "
+        f"(data.residence_rule: {rule})"
+    ]
+
+
+def test_a_users_input_without_repeats_reports_nothing_dropped(
+    tmp_path: Path,
+) -> None:
+    src = write(
+        tmp_path / "in.csv",
+        [
+            "USER_ID,ITEM_ID,TIMESTAMP,CABIN_TYPE,EVENT_TYPE,EVENT_VALUE",
+            "u1,i1,1400000000,Economy,RATING,7",
+        ],
+    )
+    users_in = write(tmp_path / "u.csv", ["USER_ID,USER_RESIDENCE", "u1,X", "u2,Y"])
+
+    report = run(src, tmp_path / "out", users_input=users_in)
+
+    assert (report.users_dropped, report.warnings) == ({}, [])
 
 
 def test_a_users_input_replaces_the_metadata_of_a_raw_input(tmp_path: Path) -> None:
@@ -815,6 +884,39 @@ def test_atomic_write_removes_its_temp_file_on_error(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f.csv"]
+
+
+@pytest.fixture
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Run the test under the umask it is parametrised with."""
+    mask: int = request.param
+    old = os.umask(mask)
+    try:
+        yield mask
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize(
+    ("umask", "mode"),
+    [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)],
+    indirect=["umask"],
+    ids=["022", "002", "077"],
+)
+def test_prepared_files_get_the_permissions_of_a_new_file_under_the_umask(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    src = write(tmp_path / "airline.csv", [SKYTRAX_HEADER, skytrax_row()])
+    out = tmp_path / "out"
+
+    run(src, out)
+    run(src, out)  # and when they replace earlier ones
+
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["interactions-summary.json", "interactions.csv", "users.csv"]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {
+        name: mode for name in written
+    }
 
 
 def test_reader_mapping_is_the_only_skytrax_knowledge() -> None:

@@ -113,8 +113,18 @@ def test_a_misspelt_aws_name_on_the_local_backend_lists_both_kinds_of_name(
             {"algorithm_hyperparameters": {"historyweight": "1"}},
             "solution.algorithm_hyperparameters.historyweight: the local engine's",
         ),
+        (
+            {"algorithm_hyperparameters": {"history_weight": "inf"}},
+            "solution.algorithm_hyperparameters.history_weight: 'inf' is not a "
+            "finite number",
+        ),
+        (
+            {"algorithm_hyperparameters": {"history_weight": "nan"}},
+            "solution.algorithm_hyperparameters.history_weight: 'nan' is not a "
+            "finite number",
+        ),
     ],
-    ids=["unknown-range", "not-a-number", "unknown-value"],
+    ids=["unknown-range", "not-a-number", "unknown-value", "inf", "nan"],
 )
 def test_hyperparameters_the_local_recipe_lacks_are_named(
     tmp_path: Path, changes: dict[str, Any], expected: str

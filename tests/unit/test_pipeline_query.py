@@ -193,6 +193,19 @@ def test_an_event_the_model_cannot_use_is_recorded_with_a_warning(
     assert answer.get("warnings", []) == expected
 
 
+def test_a_new_session_for_a_user_id_of_the_longest_length_fits_putevents(
+    tracked: tuple[Project, list[str], RecordingEvents],
+) -> None:
+    proj, _lines, events = tracked
+    user = "u" * 256
+
+    answer = track_event(proj, user, "item1", "RATING", 8.0, {})
+
+    session = events.sent[0]["sessionId"]
+    assert answer["sessionId"] == session
+    assert len(session) == 256 and session.startswith("u" * 200)
+
+
 def test_without_a_prepared_summary_only_the_event_type_is_checked(
     project: tuple[Project, list[str]],
 ) -> None:

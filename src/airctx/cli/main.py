@@ -268,7 +268,11 @@ def _state_dir(
 ID_EXAMPLES = {
     "user_id": "a user id, e.g. JDowns",
     "item_id": "an item id, e.g. emirates",
+    "session_id": "a session id, e.g. JDowns-trip-1, or leave --session out",
 }
+
+# What each kind of id is called in the message about a too long one.
+ID_KINDS = {"user_id": "user", "item_id": "item", "session_id": "session"}
 
 
 def _non_blank(
@@ -290,19 +294,24 @@ def _check_id_length(value: str, command: str, param: str) -> None:
 
     limit = id_length_limit(command, param)
     if limit is not None and len(value) > limit:
-        kind = "user" if param == "user_id" else "item"
+        kind = ID_KINDS.get(param, "item")
         raise click.BadParameter(
             f"is {len(value)} characters long; Personalize takes {kind} ids of at "
             f"most {limit} characters"
         )
 
 
+# An example of each number option, for the message about nan or inf.
+NUMBER_EXAMPLES = {"value": "--value 8", "timeout": "--timeout 7200"}
+
+
 def _finite(
     ctx: click.Context, param: click.Parameter, value: float | None
 ) -> float | None:
-    """Click's float takes nan and inf, which no event value can be."""
+    """Click's float takes nan and inf, which no event value or timeout can be."""
     if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a finite number; give e.g. --value 8")
+        example = NUMBER_EXAMPLES.get(param.name or "", "a number")
+        raise click.BadParameter(f"{value} is not a finite number; give e.g. {example}")
     return value
 
 
@@ -971,6 +980,7 @@ def rank(
     "--session",
     "session_id",
     envvar="AIRCTX_TRACK_EVENT_SESSION",
+    callback=_non_blank,
     help="Session id (default: a new one).",
 )
 @output_options
@@ -1064,6 +1074,7 @@ def run(
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
+    callback=_finite,
     metavar="SECONDS",
     help="Give up on each resource after this long (default: waits.timeouts from "
     "the configuration, per kind of resource).",

@@ -52,7 +52,8 @@ class Output:
 
 
 def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    cells = [[str(c) for c in row] for row in rows]
+    """Rows under their headers in aligned columns; a cell of None is left blank."""
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
     head = [str(h) for h in headers]
     widths = [len(h) for h in head] or [0] * (len(cells[0]) if cells else 0)
     for row in cells:
@@ -73,10 +74,19 @@ def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 
 def render_mapping(data: Any, indent: int = 0) -> str:
+    """A result as indented ``key: value`` lines, the text form of its JSON.
+
+    A key whose value is None (JSON's null: not known, or not applicable) is left
+    out rather than shown as Python's ``None``; ``--output json`` keeps it.
+    """
     pad = "  " * indent
     if isinstance(data, dict):
         lines = []
         for key, value in data.items():
+            if value is None:
+                continue
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if v is not None}
             if isinstance(value, dict | list) and value:
                 lines.append(f"{pad}{key}:")
                 lines.append(render_mapping(value, indent + 1))
@@ -87,4 +97,4 @@ def render_mapping(data: Any, indent: int = 0) -> str:
         return "\n".join(
             f"{pad}- {render_mapping(v, indent + 1).strip()}" for v in data
         )
-    return f"{pad}{data}"
+    return f"{pad}{'-' if data is None else data}"

@@ -8,7 +8,7 @@ import csv
 import difflib
 import logging
 import os
-import tempfile
+import secrets
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -280,6 +280,23 @@ def _close_match(name: str, candidates: list[str]) -> str | None:
     return within[0] if within else None
 
 
+def _new_file_beside(path: Path) -> tuple[int, str]:
+    """A new, uniquely named temporary file in ``path``'s folder, open for writing.
+
+    Unlike ``tempfile.mkstemp``, whose files are private (0600), it gets the
+    permissions any new file gets under the process umask (0644 under umask 022),
+    so the file it becomes can be read by whoever could read one written directly.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(name, flags, 0o666), str(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temporary name beside {path}")
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path, encoding: str = "utf-8") -> Iterator[TextIO]:
     """Write ``path`` through a temporary file beside it, replacing it only on success.
@@ -288,9 +305,7 @@ def atomic_write(path: Path, encoding: str = "utf-8") -> Iterator[TextIO]:
     untouched, so a failed run never leaves half a file where a good one was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
+    fd, tmp_name = _new_file_beside(path)
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as handle:
             yield handle

@@ -448,7 +448,13 @@ def prepare(
             )
         if users is not None and users_input is not None and users_fmt is not None:
             _read_users_input(
-                users_input, users_fmt, users, tracker, report, chunk_rows
+                users_input,
+                users_fmt,
+                users,
+                tracker,
+                report,
+                chunk_rows,
+                residence_rule,
             )
             report.users_input = users_input
         if tracker.spec is not None:
@@ -916,10 +922,19 @@ def _read_users_input(
     tracker: _Users,
     report: PrepReport,
     chunk_rows: int,
+    rule: str = "latest",
 ) -> None:
-    """Load a Personalize-format users CSV into the per-user state (later rows win)."""
+    """Load a Personalize-format users CSV into the per-user state.
+
+    A user given on several rows gets one row in users.csv, its value chosen by
+    ``rule`` as for derived metadata (``latest``: the last row's); each row after a
+    user's first is counted as dropped and a warning says so.
+    """
     report.warnings.extend(fmt.warnings)
     meta = [n for n in spec.names if n != "USER_ID"]
+    seen = HashSet(tracker.db, "users_input_ids")
+    repeated = 0
+    examples: list[str] = []
     row_number = 0
     for chunk in _chunks(path, fmt, spec.names, chunk_rows):
         if chunk.empty:  # a header-only file; the caller reports it
@@ -931,6 +946,12 @@ def _read_users_input(
             key = "USER_ID: missing or too long"
             report.users_dropped[key] = report.users_dropped.get(key, 0) + unusable
         rows = chunk[usable]
+        again = seen.add(hashes(rows["USER_ID"]))
+        if again.any():
+            repeated += int(again.sum())
+            for uid in rows["USER_ID"][again].unique():
+                if len(examples) < _EXAMPLES and uid not in examples:
+                    examples.append(str(uid))
         # Row order stands in for time, so the last row for a user is the latest.
         order = pd.Series(
             np.arange(row_number, row_number + len(rows), dtype=np.int64),
@@ -943,4 +964,18 @@ def _read_users_input(
             _meta_values(rows[meta]),
             order,
             pd.Series(True, index=rows.index),
+        )
+    if repeated:
+        key = "USER_ID: repeated (one row kept per user)"
+        report.users_dropped[key] = report.users_dropped.get(key, 0) + repeated
+        chosen = (
+            "the value of its last row"
+            if rule == "latest"
+            else "its most frequent value"
+        )
+        rows_word = "row repeats" if repeated == 1 else "rows repeat"
+        report.warnings.append(
+            f"{path}: {repeated} {rows_word} the USER_ID of an earlier row (e.g. "
+            f"{', '.join(examples)}); users.csv keeps one row per user, with "
+            f"{chosen} (data.residence_rule: {rule})"
         )

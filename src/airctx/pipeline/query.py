@@ -66,6 +66,7 @@ ID_MEMBERS: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {
         "PutEvents",
         ("eventList", "itemId"),
     ),
+    ("track-event", "session_id"): ("personalize-events", "PutEvents", ("sessionId",)),
 }
 
 
@@ -474,7 +475,7 @@ def track_event(
         event["eventValue"] = float(value)
     if ctx:
         event["properties"] = json.dumps({camel_case(k): v for k, v in ctx.items()})
-    session = session_id or f"{user_id}-{uuid.uuid4().hex[:12]}"
+    session = session_id or new_session_id(user_id)
     with translate_errors(f"event tracker {tracking_id}"):
         project.clients.events.put_events(
             trackingId=tracking_id,
@@ -490,6 +491,14 @@ def track_event(
     if warnings:
         answer["warnings"] = warnings
     return answer
+
+
+def new_session_id(user_id: str) -> str:
+    """A fresh session id naming the user, within PutEvents' limit for it even for
+    a user id of the longest length Personalize takes."""
+    suffix = f"-{uuid.uuid4().hex[:12]}"
+    limit = id_length_limit("track-event", "session_id") or 256
+    return user_id[: limit - len(suffix)] + suffix
 
 
 def event_warnings(

@@ -13,6 +13,7 @@ Developer Guide documents them.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +270,10 @@ def _check_local_hyperparameters(settings: Settings) -> None:
         if not _is_number(value):
             raise ConfigError(f"{_source(settings)}: {key}: {value!r} is not a number")
         number = float(value)
+        if not math.isfinite(number):
+            raise ConfigError(
+                f"{_source(settings)}: {key}: {value!r} is not a finite number"
+            )
         if not _within(cls.HYPERPARAMETER_BOUNDS.get(name), number, number):
             raise ConfigError(
                 f"{_source(settings)}: {key}: {value} is outside "
