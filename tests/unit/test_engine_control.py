@@ -734,3 +734,17 @@ def test_resource_in_use_when_the_solution_is_not_active(engine: LocalEngine) ->
         datasetGroupArn=PREFIX + "dataset-group/g",
         recipeArn=RECIPE,
     )
+
+
+def test_every_local_recipe_model_is_listed_and_every_listed_recipe_has_one(
+    engine: LocalEngine,
+) -> None:
+    from airctx.engine.recipes import RECIPES as MODELS
+
+    listed = {
+        r["name"]
+        for r in call(engine, "ListRecipes")["recipes"]
+        if r["name"].startswith("aws-")
+    }
+    assert listed == set(MODELS)
+    assert "aws-personalized-ranking-v2" in listed

@@ -71,6 +71,12 @@ RECIPES: dict[str, RecipeInfo] = {
             uses_context=True,
         ),
         RecipeInfo(
+            "aws-personalized-ranking-v2",
+            "PERSONALIZED_RANKING",
+            "The same ranking model as aws-personalized-ranking, version 2 naming.",
+            uses_context=True,
+        ),
+        RecipeInfo(
             "aws-popularity-count",
             "USER_PERSONALIZATION",
             "The most popular items by event count; the baseline for every metric.",
