@@ -783,7 +783,9 @@ def test_wait_refuses_a_non_finite_timeout_from_the_environment(config: Path) ->
     result = invoke(config, "wait", env={"AIRCTX_WAIT_TIMEOUT": "inf"})
 
     assert result.exit_code == 2, result.output
-    assert "'--timeout': inf is not a finite number" in result.stderr
+    assert "'--timeout' (from AIRCTX_WAIT_TIMEOUT): inf is not a finite number" in (
+        result.stderr
+    )
 
 
 @pytest.mark.parametrize(
@@ -1191,3 +1193,44 @@ def test_train_without_waiting_prints_no_training_hours_in_text(
         "tunedHyperParameters: {}",
     ]
     assert json.loads(as_json.stdout)["trainingHours"] is None
+
+
+# -- a bad value from the environment names its variable ---
+
+
+@pytest.mark.parametrize(
+    ("args", "variable", "value", "flag"),
+    [
+        (["recommend", "--user", "u1"], "AIRCTX_RECOMMEND_NUM_RESULTS", "abc", "'-n'"),
+        (["status"], "AIRCTX_OUTPUT", "xml", "'--output'"),
+        (["wait"], "AIRCTX_WAIT_TIMEOUT", "soon", "'--timeout'"),
+        (["status"], "AIRCTX_BACKEND", "foo", "'--backend'"),
+    ],
+    ids=["command option", "shared variable", "wait timeout", "group option"],
+)
+def test_a_bad_value_from_a_variable_names_the_variable(
+    config: Path, args: list[str], variable: str, value: str, flag: str
+) -> None:
+    result = invoke(config, *args, env={variable: value})
+
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: Invalid value for ")
+    assert flag in line and f"(from {variable})" in line
+
+
+def test_a_bad_value_typed_on_the_command_line_names_only_the_flag(
+    config: Path,
+) -> None:
+    result = invoke(
+        config,
+        "recommend",
+        "--user",
+        "u1",
+        "-n",
+        "abc",
+        env={"AIRCTX_RECOMMEND_NUM_RESULTS": "5"},
+    )
+
+    assert result.exit_code == 2
+    assert "(from " not in result.stderr

@@ -226,9 +226,10 @@ def test_a_configuration_file_that_is_not_there_is_a_usage_error(
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("Usage: cli [OPTIONS] COMMAND")
     origin = "" if how == "--config" else " (from AIRCTX_CONFIG)"
-    assert f"{missing}{origin} does not exist; give the project's airctx.yaml" in (
-        one_line(result.stderr)
-    )
+    assert (
+        f"'--config' / '-c'{origin}: {missing} does not exist; give the project's "
+        "airctx.yaml"
+    ) in one_line(result.stderr)
 
 
 # -- files that are not text ---

@@ -57,7 +57,47 @@ def printable(message: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
 
 
-class AirctxCommand(click.Command):
+def _name_the_variable(exc: click.BadParameter) -> None:
+    """Name the environment variable a bad value came from beside the flag, as
+    Click names only the flag (`AIRCTX_RECOMMEND_NUM_RESULTS=abc` would otherwise
+    read as a mistake in a `--num-results` nobody typed)."""
+    ctx, param = exc.ctx, exc.param
+    if ctx is None or not isinstance(param, click.Option) or param.name is None:
+        return
+    source = ctx.get_parameter_source(param.name)
+    if source is not click.core.ParameterSource.ENVIRONMENT:
+        return
+    if param.envvar:
+        names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar)
+    elif ctx.auto_envvar_prefix:
+        names = [f"{ctx.auto_envvar_prefix}_{param.name.upper()}"]
+    else:
+        return
+    given = next((n for n in names if os.environ.get(n)), None)
+    if given is None or given in exc.message:
+        return
+    hint = param.get_error_hint(ctx) if exc.param_hint is None else exc.param_hint
+    exc.param_hint = f"{hint} (from {given})"
+
+
+class _VariableNamingParse(click.Command):
+    """Parsing that names the environment variable behind a bad option value."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.BadParameter as exc:
+            _name_the_variable(exc)
+            raise
+
+
+class AirctxCommand(_VariableNamingParse):
     """A command whose bad context key or input path is a usage error showing its
     own usage."""
 
@@ -70,7 +110,7 @@ class AirctxCommand(click.Command):
             raise click.UsageError(printable(str(exc)), ctx) from exc
 
 
-class AirctxGroup(click.Group):
+class AirctxGroup(_VariableNamingParse, click.Group):
     """The error boundary: airctx errors become ``Error: ...`` and exit code 1."""
 
     command_class = AirctxCommand
@@ -240,11 +280,9 @@ def _config_file(
     """A configuration file that is not there is a mistake in the command line."""
     if value is None or Path(value).is_file():
         return value
-    given = _given_as(ctx, "config", "--config", ("AIRCTX_CONFIG",))
-    origin = f" (from {given})" if given != "--config" else ""
     problem = "is not a file" if Path(value).exists() else "does not exist"
     raise click.BadParameter(
-        f"{value}{origin} {problem}; give the project's airctx.yaml (default: "
+        f"{value} {problem}; give the project's airctx.yaml (default: "
         "./config/airctx.yaml)"
     )
 
@@ -255,10 +293,8 @@ def _state_dir(
     """A file where a parent folder should be would only fail once state is written."""
     blocker = blocking_file(Path(value)) if value else None
     if blocker is not None:
-        given = _given_as(ctx, "state_dir", "--state-dir", ("AIRCTX_STATE_DIR",))
-        origin = f" (from {given})" if given != "--state-dir" else ""
         raise click.BadParameter(
-            f"{value}{origin}: {not_a_folder(blocker)}; give a folder airctx can "
+            f"{value}: {not_a_folder(blocker)}; give a folder airctx can "
             "create and write in"
         )
     return value
