@@ -75,20 +75,26 @@ def id_length_limit(command: str, option: str) -> int | None:
     """The most characters the id ``option`` of ``command`` may have, as botocore's
     service model declares it (None when the model sets no limit). botocore checks
     only minimum lengths, so a longer id would reach the service."""
-    import botocore.session
-
     where = ID_MEMBERS.get((command, option))
     if where is None:
         return None
     service, operation, path = where
-    model = botocore.session.get_session().get_service_model(service)
-    shape: Any = model.operation_model(operation).input_shape
+    shape: Any = _service_model(service).operation_model(operation).input_shape
     for name in path:
         shape = shape.members[name]
         while shape.type_name == "list":
             shape = shape.member
     limit = shape.metadata.get("max")
     return int(limit) if limit is not None else None
+
+
+@functools.cache
+def _service_model(service: str) -> Any:
+    """botocore's model of ``service``, loaded once per process (a command checks
+    several ids against the same one)."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service)
 
 
 def recipe_type(recipe: str) -> str:
