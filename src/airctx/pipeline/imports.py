@@ -22,7 +22,7 @@ from airctx.data.schema import check_spec
 from airctx.data.summary import PreparedSummary, summary_path
 from airctx.data.validate import ValidationReport, validate_files
 from airctx.errors import ConfigError, DataError, ResourceError, ValidationFailed
-from airctx.pipeline.imported_rows import RowRecord, file_hashes
+from airctx.pipeline.imported_rows import Hashes, RowRecord, file_hashes
 from airctx.pipeline.project import Project, lost_race
 from airctx.pipeline.resources import create_schemas
 from airctx.pipeline.waiter import IN_FLIGHT
@@ -110,7 +110,8 @@ def import_data(
     """Validate, then import every prepared dataset into its Personalize dataset.
 
     A FULL import replaces what a dataset holds, so one that would drop
-    interactions imported before is refused unless ``replace`` is given.
+    interactions imported before, or leave out users or items the dataset holds, is
+    refused unless ``replace`` is given.
     """
     check_prepared_for(project.settings)
     report = validate(project, minimums=mode == "FULL")
@@ -126,12 +127,17 @@ def import_data(
     provisioned = create_schemas(project)
     if mode == "INCREMENTAL":
         _check_appendable(project, provisioned.datasets, prepared_files(project))
-    elif not replace:
-        _check_nothing_dropped(project, provisioned.datasets, prepared_files(project))
+    # The row hashes of each file the FULL-import check read, reused for the record.
+    hashed: dict[str, Hashes] = {}
+    if mode == "FULL" and not replace:
+        hashed = _check_nothing_dropped(
+            project, provisioned.datasets, prepared_files(project)
+        )
     for kind, path in prepared_files(project).items():
         dataset_arn = provisioned.datasets[kind]
+        args = (project, kind, path, dataset_arn, mode, result, hashed.get(kind))
         try:
-            arn, record = _import_one(project, kind, path, dataset_arn, mode, result)
+            arn, record = _import_one(*args)
         except ResourceError as exc:
             # Another run started the same import between the look-up and the start
             # (the job name is taken, or the dataset has a job in progress).
@@ -140,7 +146,7 @@ def import_data(
             ):
                 raise
             log.info("import %s: another run started an import; looking again", kind)
-            arn, record = _import_one(project, kind, path, dataset_arn, mode, result)
+            arn, record = _import_one(*args)
         if arn is None:
             continue
         result.jobs[kind] = arn
@@ -171,9 +177,11 @@ def _import_one(
     dataset_arn: str,
     mode: str,
     result: ImportResult,
+    hashes: Hashes | None = None,
 ) -> tuple[str | None, RowRecord]:
     """Start (or find) the import job of one prepared file; the job to wait for,
-    or None when the dataset already holds the file's rows.
+    or None when the dataset already holds the file's rows. ``hashes`` are the
+    file's row hashes when they were read already.
     """
     base = _job_name(project.settings.project, kind, path)
     jobs = list(
@@ -250,9 +258,10 @@ def _import_one(
                 "imported before are then held twice. A FULL import starts the "
                 "record"
             )
-        hashes = file_hashes(path) if mode == "FULL" else None
+        if mode == "FULL" and hashes is None:
+            hashes = file_hashes(path)
         arn = _start(project, kind, dataset_arn, path, base, ours, mode)
-        if hashes is not None:
+        if mode == "FULL" and hashes is not None:
             record.add_pending(arn, mode, hashes)
     return arn, record
 
@@ -432,7 +441,7 @@ def _check_appendable(
 
 def _check_nothing_dropped(
     project: Project, datasets: dict[str, str], files: dict[str, Path]
-) -> None:
+) -> dict[str, Hashes]:
     """Refuse a FULL import that would remove rows a dataset holds.
 
     Interactions are the record of what happened, so a prepared file that lacks
@@ -440,9 +449,10 @@ def _check_nothing_dropped(
     or items row describes one id and a FULL import is how it is updated, so there
     only a file with fewer rows than the dataset holds (ids left out) is refused.
     Without a record of the rows imported, nothing is known to be lost and the
-    import goes ahead.
+    import goes ahead. Returns the row hashes of the files it read.
     """
     problems = []
+    hashed: dict[str, Hashes] = {}
     for kind, path in files.items():
         if kind not in datasets:
             continue
@@ -450,7 +460,8 @@ def _check_nothing_dropped(
         record.settle(project)
         if not _record_is_current(record, active_imports(project, datasets[kind])):
             continue
-        held, given = record.rows(), file_hashes(path)
+        held = record.rows()
+        given = hashed[kind] = file_hashes(path)
         if kind == "INTERACTIONS":
             lost = int(held.size - np.isin(held, given).sum())
             if lost:
@@ -474,6 +485,7 @@ def _check_nothing_dropped(
             "only new rows with `airctx import --mode INCREMENTAL`, or pass "
             "--replace to replace the data on purpose"
         )
+    return hashed
 
 
 def _job_name(project: str, kind: str, path: Path) -> str:
