@@ -417,8 +417,9 @@ def replace_option(func: F) -> F:
     return click.option(
         "--replace",
         is_flag=True,
-        help="Let a FULL import replace interactions imported before that the "
-        "prepared file lacks (otherwise refused, nothing imported).",
+        help="Let a FULL import drop interactions imported before that the prepared "
+        "file lacks, or users and items it leaves out (otherwise refused, nothing "
+        "imported).",
     )(func)
 
 
@@ -725,7 +726,8 @@ def import_(
     """Validate the prepared CSVs and import them into Personalize datasets.
 
     A FULL import replaces the data a dataset holds; one whose prepared
-    interactions lack rows imported before is refused unless --replace is given.
+    interactions lack rows imported before, or whose users or items file has fewer
+    rows than the dataset, is refused unless --replace is given.
 
     \b
     Example:
