@@ -25,7 +25,7 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -553,13 +553,19 @@ def _source(
                 "interactions schema and were left out"
             )
 
-    needed = source.usecols
-    if any(c not in fmt.header for c in needed):
-        raise DataError(missing_columns_message(path, fmt.header, needed, what))
-    repeated = duplicate_columns_message(path, fmt.header, needed)
+    _check_header(path, fmt.header, source.usecols, what)
+    return source
+
+
+def _check_header(
+    path: Path, header: Sequence[str], needed: Sequence[str], what: str
+) -> None:
+    """Refuse a header that lacks a column to read, or names one of them twice."""
+    if any(c not in header for c in needed):
+        raise DataError(missing_columns_message(path, header, needed, what))
+    repeated = duplicate_columns_message(path, header, needed)
     if repeated is not None:
         raise DataError(repeated)
-    return source
 
 
 def _skytrax_source(
@@ -881,13 +887,7 @@ def _users_input_format(path: Path, spec: DatasetSpec) -> TextFormat:
     """The users file's format, once its header holds every users field and a
     row follows it."""
     fmt = sniff(path)
-    if any(n not in fmt.header for n in spec.names):
-        raise DataError(
-            missing_columns_message(path, fmt.header, spec.names, "a users CSV")
-        )
-    repeated = duplicate_columns_message(path, fmt.header, spec.names)
-    if repeated is not None:
-        raise DataError(repeated)
+    _check_header(path, fmt.header, spec.names, "a users CSV")
     with path.open(encoding=fmt.encoding, newline="") as handle:
         rows = csv.reader(handle, delimiter=fmt.delimiter)
         try:
